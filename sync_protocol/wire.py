@@ -1,0 +1,279 @@
+"""Canonical, compressed, signed batches: the bytes that travel over HTTP and in file bundles.
+
+Envelope (big-endian)::
+
+    b"NSPB" | protocol u16 | schema u16 | codec u8 | node_id_len u8 | node_id | payload_len u32
+            | payload (zlib of canonical JSON) | Ed25519 signature (64 bytes, over all that precedes it)
+
+Versions and the node id travel in clear so a hub can refuse an unknown version, or find the node's key,
+before it decompresses anything. The payload is canonical JSON (sorted keys, no spaces, UTF-8), so one
+logical batch has exactly one encoding; ``decode_batch`` refuses any other spelling of the same batch,
+which is what lets the hub recognise a replay by ``batch_id`` plus digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from .entities import ENTITIES, SCHEMA_VERSION
+from .errors import (
+    MalformedBatchError,
+    NonCanonicalBatchError,
+    OversizedBatchError,
+    TruncatedBatchError,
+    UnsupportedVersionError,
+)
+from .model import PROTOCOL_VERSION, Batch, Change, Op
+from .signing import SIGNATURE_BYTES, Signer, verify
+
+MAGIC = b"NSPB"
+CODEC_ZLIB = 1
+MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+MAX_CHANGES = 5000
+_HEAD = struct.Struct(">4sHHBB")
+_LEN = struct.Struct(">I")
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Header:
+    protocol_version: int
+    schema_version: int
+    codec: int
+    node_id: str
+    payload_offset: int
+    payload_len: int
+
+    @property
+    def signed_len(self) -> int:
+        return self.payload_offset + self.payload_len
+
+
+# ---- marshmallow schemas of the payload -------------------------------------------------------------
+
+_SCALAR_OR_LIST = fields.Raw(allow_none=True)
+
+
+class _ChangeRow(fields.Tuple):
+    """``[hlc, entity, entity_id, scope, op, fields, base, actor]``: arrays, not objects, to keep the
+    field names off the wire 500 times a batch."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            (
+                fields.Integer(strict=True, validate=validate.Range(min=0)),
+                fields.String(validate=validate.OneOf(sorted(ENTITIES))),
+                fields.String(validate=validate.Length(min=1, max=64)),
+                fields.String(validate=validate.Length(min=1, max=32)),
+                fields.String(validate=validate.OneOf([o.value for o in Op])),
+                fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)), values=_SCALAR_OR_LIST),
+                fields.Dict(
+                    keys=fields.String(validate=validate.Length(min=1, max=64)),
+                    values=fields.Integer(strict=True, validate=validate.Range(min=0)),
+                ),
+                fields.String(validate=validate.Length(max=128)),
+            )
+        )
+
+
+class BatchPayloadSchema(Schema):
+    b = fields.String(required=True, validate=validate.Length(min=1, max=64), metadata={"doc": "batch id"})
+    n = fields.String(required=True, validate=validate.Length(min=1, max=64), metadata={"doc": "node id"})
+    s = fields.Integer(required=True, strict=True, validate=validate.Range(min=1), metadata={"doc": "first seq"})
+    c = fields.List(_ChangeRow(), required=True, validate=validate.Length(min=1, max=MAX_CHANGES))
+
+
+_PAYLOAD_SCHEMA = BatchPayloadSchema()
+
+
+def _payload(batch: Batch) -> dict[str, Any]:
+    return {
+        "b": batch.batch_id,
+        "n": batch.node_id,
+        "s": batch.first_seq,
+        "c": [
+            [c.hlc, c.entity, c.entity_id, c.scope, c.op, dict(c.fields), dict(c.base), c.actor] for c in batch.changes
+        ],
+    }
+
+
+def check_batch_shape(batch: Batch) -> None:
+    if not batch.changes:
+        raise MalformedBatchError("a batch must hold at least one change")
+    if len(batch.changes) > MAX_CHANGES:
+        raise OversizedBatchError(f"a batch holds at most {MAX_CHANGES} changes, this one {len(batch.changes)}")
+    first = batch.changes[0].node_seq
+    for i, change in enumerate(batch.changes):
+        if change.node_id != batch.node_id:
+            raise MalformedBatchError(f"change {i} is from node {change.node_id}, batch is from {batch.node_id}")
+        if change.node_seq != first + i:
+            raise MalformedBatchError(
+                f"changes of a batch must be consecutive: expected seq {first + i}, found {change.node_seq}"
+            )
+
+
+def encode_batch(batch: Batch, signer: Signer) -> bytes:
+    """The one canonical, compressed, signed encoding of ``batch``."""
+    check_batch_shape(batch)
+    raw = canonical_json(_payload(batch))
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise OversizedBatchError(f"batch payload is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    payload = zlib.compress(raw, 6)
+    node = batch.node_id.encode("utf-8")
+    if len(node) > 255:
+        raise MalformedBatchError("node id longer than 255 bytes")
+    head = (
+        _HEAD.pack(MAGIC, batch.protocol_version, batch.schema_version, CODEC_ZLIB, len(node))
+        + node
+        + _LEN.pack(len(payload))
+    )
+    signed = head + payload
+    envelope = signed + signer.sign(signed)
+    if len(envelope) > MAX_ENVELOPE_BYTES:
+        raise OversizedBatchError(
+            f"encoded batch is {len(envelope)} bytes; the limit is {MAX_ENVELOPE_BYTES}: send fewer changes"
+        )
+    return envelope
+
+
+def read_header(envelope: bytes) -> Header:
+    """Parse and check the clear-text header; refuses unknown versions before anything else."""
+    if len(envelope) > MAX_ENVELOPE_BYTES:
+        raise OversizedBatchError(
+            f"batch is {len(envelope)} bytes; the limit is {MAX_ENVELOPE_BYTES}: send fewer changes per batch"
+        )
+    if len(envelope) < _HEAD.size:
+        raise TruncatedBatchError(f"batch is only {len(envelope)} bytes: it was cut off in transfer")
+    magic, proto, schema, codec, node_len = _HEAD.unpack_from(envelope)
+    if magic != MAGIC:
+        raise MalformedBatchError("not a sync batch (wrong magic bytes)")
+    if proto != PROTOCOL_VERSION or schema != SCHEMA_VERSION:
+        raise UnsupportedVersionError(
+            f"batch uses protocol version {proto} with schema version {schema}; this side speaks "
+            f"protocol version {PROTOCOL_VERSION} with schema version {SCHEMA_VERSION}. "
+            "Update the older of the two installations.",
+            batch_protocol_version=proto,
+            batch_schema_version=schema,
+            supported_protocol_version=PROTOCOL_VERSION,
+            supported_schema_version=SCHEMA_VERSION,
+        )
+    if codec != CODEC_ZLIB:
+        raise MalformedBatchError(f"unknown compression codec {codec}")
+    off = _HEAD.size
+    if len(envelope) < off + node_len + _LEN.size:
+        raise TruncatedBatchError("batch was cut off inside its header")
+    try:
+        node_id = envelope[off : off + node_len].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedBatchError("node id in the header is not UTF-8") from exc
+    off += node_len
+    (payload_len,) = _LEN.unpack_from(envelope, off)
+    off += _LEN.size
+    expected = off + payload_len + SIGNATURE_BYTES
+    if len(envelope) < expected:
+        raise TruncatedBatchError(f"batch was cut off: {len(envelope)} of {expected} bytes arrived; send it again")
+    if len(envelope) > expected:
+        raise MalformedBatchError(f"{len(envelope) - expected} unexpected bytes after the signature")
+    return Header(proto, schema, codec, node_id, off, payload_len)
+
+
+def digest(envelope: bytes) -> str:
+    return hashlib.sha256(envelope).hexdigest()
+
+
+def decode_batch(envelope: bytes, public_key: bytes) -> Batch:
+    """Verify and decode. Raises a ``SyncProtocolError`` subclass for every way the bytes can be wrong."""
+    header = read_header(envelope)
+    signed = envelope[: header.signed_len]
+    verify(public_key, envelope[header.signed_len :], signed)
+    return _decode_payload(header, envelope[header.payload_offset : header.signed_len])
+
+
+def _decode_payload(header: Header, compressed: bytes) -> Batch:
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(compressed, MAX_PAYLOAD_BYTES)
+    except zlib.error as exc:
+        raise MalformedBatchError(f"payload does not decompress: {exc}") from exc
+    if inflater.unconsumed_tail:
+        raise OversizedBatchError(f"payload inflates beyond {MAX_PAYLOAD_BYTES} bytes")
+    if not inflater.eof:
+        raise TruncatedBatchError("compressed payload ends early")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedBatchError(f"payload is not UTF-8 JSON: {exc}") from exc
+    try:
+        loaded = _PAYLOAD_SCHEMA.load(data)
+    except ValidationError as exc:
+        raise MalformedBatchError(f"payload does not match the batch schema: {exc.messages}") from exc
+    if loaded["n"] != header.node_id:
+        raise MalformedBatchError("node id in the payload differs from the header")
+    if canonical_json(data) != raw:
+        raise NonCanonicalBatchError("payload is not in canonical form (sorted keys, no whitespace, UTF-8)")
+    first = loaded["s"]
+    changes = tuple(
+        Change(
+            node_id=header.node_id,
+            node_seq=first + i,
+            hlc=row[0],
+            entity=row[1],
+            entity_id=row[2],
+            scope=row[3],
+            op=row[4],
+            fields=row[5],
+            base=row[6],
+            actor=row[7],
+        )
+        for i, row in enumerate(loaded["c"])
+    )
+    return Batch(
+        node_id=header.node_id,
+        batch_id=loaded["b"],
+        changes=changes,
+        protocol_version=header.protocol_version,
+        schema_version=header.schema_version,
+    )
+
+
+# ---- file bundles: the same signed batches, one after another in a file ------------------------------
+
+BUNDLE_MAGIC = b"NSPBUNDLE1\n"
+
+
+def encode_bundle(envelopes: list[bytes]) -> bytes:
+    out = bytearray(BUNDLE_MAGIC)
+    for env in envelopes:
+        out += _LEN.pack(len(env)) + env
+    return bytes(out)
+
+
+def decode_bundle(data: bytes) -> list[bytes]:
+    """Split a bundle into its envelopes (each still to be verified by ``decode_batch``)."""
+    if not data.startswith(BUNDLE_MAGIC):
+        raise MalformedBatchError("not a sync bundle file (wrong header)")
+    off = len(BUNDLE_MAGIC)
+    out: list[bytes] = []
+    while off < len(data):
+        if off + _LEN.size > len(data):
+            raise TruncatedBatchError("bundle file is cut off; copy it again from the source")
+        (n,) = _LEN.unpack_from(data, off)
+        off += _LEN.size
+        if n > MAX_ENVELOPE_BYTES:
+            raise OversizedBatchError("bundle holds a batch larger than the limit")
+        if off + n > len(data):
+            raise TruncatedBatchError("bundle file is cut off; copy it again from the source")
+        out.append(data[off : off + n])
+        off += n
+    return out
