@@ -1,0 +1,589 @@
+"""The hub's database store: ``sync_protocol.store.HubStore`` over SQLAlchemy Core (SQLite or PostgreSQL),
+plus what the hub application keeps beside the protocol (nodes, enrolment tokens, staff, sessions,
+login failures, the access log, materialised person/household views).
+
+Transactions: ``transaction()`` is one database transaction on a connection bound to the calling
+thread; nested calls join it. Writers are serialised (SQLite ``BEGIN IMMEDIATE``, PostgreSQL
+``pg_advisory_xact_lock``) because the engine hands out ``hub_seq`` from ``last_hub_seq()``: two
+concurrent writers would otherwise pick the same number, and a reader could see N+1 committed before N.
+Reads outside a transaction use a short-lived connection of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
+
+from sync_protocol.entities import DELETED
+from sync_protocol.model import ChangeResult, Conflict, FieldState, LogEntry, RecordState
+from sync_protocol.store import NodeRecord, StoredBatch
+
+from . import db
+from . import schema as t
+from .errors import StoreError
+
+# Arbitrary constant shared by every hub process on one PostgreSQL database: the writer lock's key.
+PG_WRITER_LOCK = 0x4E5350_4855  # "NSP" "HU"
+_CHUNK = 500
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def iso(when: dt.datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+@dataclass(frozen=True)
+class StaffRecord:
+    username: str
+    password_hash: str
+    role: str
+    scope_level: str
+    scope_id: str | None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class EnrolmentToken:
+    scopes: frozenset[str]
+    union_id: str | None
+    upazila_id: str | None
+    expires_at: str
+    used_at: str | None
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    node: NodeRecord
+    union_id: str | None
+    upazila_id: str | None
+    enrolled_at: str
+
+
+class SqlHubStore:
+    """One hub database. Implements ``sync_protocol.store.HubStore``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = db.make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._local = threading.local()
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        db.upgrade(self.engine)
+
+    def check_schema(self) -> None:
+        """Refuse to run on a database ``init`` has not brought up to date."""
+        current = db.current_revision(self.engine)
+        if current != db.head_revision():
+            raise StoreError(
+                f"database schema is at {current or 'nothing'}, this hub needs {db.head_revision()}: "
+                "run `central-hub init --db URL` first"
+            )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- transactions -------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if getattr(self._local, "conn", None) is not None:
+            yield  # nested: part of the outer transaction
+            return
+        with self.engine.connect() as conn:
+            conn.execution_options(hub_write=True)
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITER_LOCK})")
+                self._local.conn = conn
+                try:
+                    yield
+                finally:
+                    self._local.conn = None
+
+    @contextmanager
+    def _conn(self) -> Iterator[Connection]:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as fresh:
+            yield fresh
+
+    def _writer(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            raise RuntimeError("write outside a transaction")
+        return conn
+
+    def _upsert(self, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        if not rows:
+            return
+        ins = (pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert)(table)
+        others = [c.name for c in table.columns if c.name not in keys]
+        stmt = ins.on_conflict_do_update(index_elements=keys, set_={c: ins.excluded[c] for c in others})
+        self._writer().execute(stmt, rows)
+
+    # ---- HubStore: nodes and batches ----------------------------------------------------------------
+
+    @staticmethod
+    def _node(row: Any) -> NodeRecord:
+        return NodeRecord(
+            node_id=row.node_id,
+            public_key=bytes(row.public_key),
+            scopes=frozenset(json.loads(row.scopes)),
+            last_seq=int(row.last_seq),
+            revoked=bool(row.revoked),
+            label=row.label,
+        )
+
+    def get_node(self, node_id: str) -> NodeRecord | None:
+        with self._conn() as conn:
+            row = conn.execute(select(t.nodes).where(t.nodes.c.node_id == node_id)).first()
+        return self._node(row) if row else None
+
+    def set_node_last_seq(self, node_id: str, seq: int) -> None:
+        self._writer().execute(update(t.nodes).where(t.nodes.c.node_id == node_id).values(last_seq=seq))
+
+    def get_batch(self, batch_id: str) -> StoredBatch | None:
+        with self._conn() as conn:
+            row = conn.execute(select(t.batches).where(t.batches.c.batch_id == batch_id)).first()
+        if row is None:
+            return None
+        return StoredBatch(row.batch_id, row.node_id, row.digest, json.loads(row.response))
+
+    def save_batch(self, batch: StoredBatch) -> None:
+        self._upsert(
+            t.batches,
+            [
+                {
+                    "batch_id": batch.batch_id,
+                    "node_id": batch.node_id,
+                    "digest": batch.digest,
+                    "response": _dumps(batch.response),
+                }
+            ],
+            ["batch_id"],
+        )
+
+    def get_change_results(self, node_id: str, first: int, last: int) -> dict[int, ChangeResult]:
+        c = t.change_results.c
+        with self._conn() as conn:
+            rows = conn.execute(
+                select(c.node_seq, c.result).where(c.node_id == node_id, c.node_seq >= first, c.node_seq <= last)
+            ).all()
+        return {int(r.node_seq): ChangeResult.from_json(json.loads(r.result)) for r in rows}
+
+    def save_change_results(self, node_id: str, results: list[ChangeResult]) -> None:
+        self._upsert(
+            t.change_results,
+            [{"node_id": node_id, "node_seq": r.node_seq, "result": _dumps(r.to_json())} for r in results],
+            ["node_id", "node_seq"],
+        )
+
+    # ---- HubStore: records --------------------------------------------------------------------------
+
+    def load_records(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RecordState]:
+        by_entity: dict[str, list[str]] = {}
+        for entity, entity_id in keys:
+            by_entity.setdefault(entity, []).append(entity_id)
+        out: dict[tuple[str, str], RecordState] = {}
+        c = t.records.c
+        with self._conn() as conn:
+            for entity, ids in by_entity.items():
+                for chunk in _chunks(sorted(set(ids))):
+                    rows = conn.execute(
+                        select(c.entity_id, c.scope, c.state).where(c.entity == entity, c.entity_id.in_(chunk))
+                    ).all()
+                    for r in rows:
+                        fields = {k: FieldState.from_json(v) for k, v in json.loads(r.state).items()}
+                        out[(entity, r.entity_id)] = RecordState(entity, r.entity_id, r.scope, fields)
+        return out
+
+    def save_records(self, records: list[RecordState]) -> None:
+        self._upsert(
+            t.records,
+            [
+                {"entity": r.entity, "entity_id": r.entity_id, "scope": r.scope, "state": _dumps(r.to_json())}
+                for r in records
+            ],
+            ["entity", "entity_id"],
+        )
+        persons, households = [], []
+        for r in records:
+            values = r.values()
+            if r.entity == "person":
+                persons.append(
+                    {
+                        "id": r.entity_id,
+                        "scope": r.scope,
+                        "household_id": values.get("household_id"),
+                        "nid": _text(values.get("nid")),
+                        "full_name_en": _text(values.get("full_name_en")),
+                        "full_name_bn": _text(values.get("full_name_bn")),
+                        "deleted": bool(values.get(DELETED)),
+                    }
+                )
+            elif r.entity == "household":
+                households.append(
+                    {
+                        "id": r.entity_id,
+                        "scope": r.scope,
+                        "village": _text(values.get("village")),
+                        "deleted": bool(values.get(DELETED)),
+                    }
+                )
+        self._upsert(t.person_view, persons, ["id"])
+        self._upsert(t.household_view, households, ["id"])
+
+    # ---- HubStore: the ordered log ------------------------------------------------------------------
+
+    def last_hub_seq(self) -> int:
+        with self._conn() as conn:
+            value = conn.execute(select(func.max(t.hub_log.c.hub_seq))).scalar()
+        return int(value or 0)
+
+    def append_log(self, entries: list[LogEntry]) -> None:
+        if not entries:
+            return
+        self._writer().execute(
+            insert(t.hub_log),
+            [
+                {
+                    "hub_seq": e.hub_seq,
+                    "entity": e.entity,
+                    "entity_id": e.entity_id,
+                    "scope": e.scope,
+                    "fields": _dumps(dict(e.fields)),
+                    "origin": e.origin,
+                    "origin_seq": e.origin_seq,
+                    "hlc": e.hlc,
+                }
+                for e in entries
+            ],
+        )
+
+    @staticmethod
+    def _entry(r: Any) -> LogEntry:
+        return LogEntry(
+            hub_seq=int(r.hub_seq),
+            entity=r.entity,
+            entity_id=r.entity_id,
+            scope=r.scope,
+            fields=json.loads(r.fields),
+            origin=r.origin,
+            origin_seq=int(r.origin_seq) if r.origin_seq is not None else None,
+            hlc=int(r.hlc),
+        )
+
+    def read_log(self, after: int, scopes: frozenset[str] | None, limit: int) -> list[LogEntry]:
+        c = t.hub_log.c
+        query = select(t.hub_log).where(c.hub_seq > after)
+        if scopes is not None:
+            if not scopes:
+                return []
+            query = query.where(c.scope.in_(sorted(scopes)))
+        with self._conn() as conn:
+            rows = conn.execute(query.order_by(c.hub_seq).limit(limit)).all()
+        return [self._entry(r) for r in rows]
+
+    def log_entries(self, seqs: Iterable[int]) -> dict[int, LogEntry]:
+        wanted = sorted(set(seqs))
+        out: dict[int, LogEntry] = {}
+        with self._conn() as conn:
+            for chunk in _chunks(wanted):
+                for r in conn.execute(select(t.hub_log).where(t.hub_log.c.hub_seq.in_(chunk))):
+                    out[int(r.hub_seq)] = self._entry(r)
+        return out
+
+    # ---- HubStore: conflicts ------------------------------------------------------------------------
+
+    @staticmethod
+    def _conflict_row(c: Conflict) -> dict[str, Any]:
+        return {
+            "id": c.id,
+            "status": str(c.status),
+            "scope": c.scope,
+            "entity": c.entity,
+            "entity_id": c.entity_id,
+            "node_id": c.node_id,
+            "created_at": c.created_at,
+            "data": _dumps(c.to_json()),
+        }
+
+    def add_conflicts(self, conflicts: list[Conflict]) -> None:
+        if conflicts:
+            self._writer().execute(insert(t.conflicts), [self._conflict_row(c) for c in conflicts])
+
+    def get_conflict(self, conflict_id: str) -> Conflict | None:
+        with self._conn() as conn:
+            data = conn.execute(select(t.conflicts.c.data).where(t.conflicts.c.id == conflict_id)).scalar()
+        return Conflict.from_json(json.loads(data)) if data else None
+
+    def save_conflict(self, conflict: Conflict) -> None:
+        self._upsert(t.conflicts, [self._conflict_row(conflict)], ["id"])
+
+    def list_conflicts(self, status: str | None = None) -> list[Conflict]:
+        query = select(t.conflicts.c.data).order_by(t.conflicts.c.id)
+        if status is not None:
+            query = query.where(t.conflicts.c.status == status)
+        with self._conn() as conn:
+            return [Conflict.from_json(json.loads(d)) for d in conn.execute(query).scalars()]
+
+    def conflict_page(
+        self,
+        *,
+        status: str | None,
+        unions: frozenset[str] | None,
+        entity: str | None = None,
+        union: str | None = None,
+        created_before: str | None = None,
+        after_id: str | None = None,
+        limit: int = 50,
+    ) -> list[Conflict]:
+        """Conflicts for the staff queue, oldest first (ids are time-sortable UUIDv7), filtered by the
+        staff member's unions (``None``: all) and the queue's filters."""
+        c = t.conflicts.c
+        query = select(c.data).order_by(c.id).limit(limit)
+        if status:
+            query = query.where(c.status == status)
+        if unions is not None:
+            if not unions:
+                return []
+            query = query.where(c.scope.in_(sorted(unions)))
+        if entity:
+            query = query.where(c.entity == entity)
+        if union:
+            query = query.where(c.scope == union)
+        if created_before:
+            query = query.where(c.created_at < created_before)
+        if after_id:
+            query = query.where(c.id > after_id)
+        with self._conn() as conn:
+            return [Conflict.from_json(json.loads(d)) for d in conn.execute(query).scalars()]
+
+    # ---- records for the staff API ------------------------------------------------------------------
+
+    def get_record(self, entity: str, entity_id: str) -> RecordState | None:
+        return self.load_records([(entity, entity_id)]).get((entity, entity_id))
+
+    def person_ids_by_nid(self, nid: str, unions: frozenset[str] | None, limit: int = 50) -> list[str]:
+        c = t.person_view.c
+        query = select(c.id).where(c.nid == nid, c.deleted.is_(False)).order_by(c.id).limit(limit)
+        if unions is not None:
+            if not unions:
+                return []
+            query = query.where(c.scope.in_(sorted(unions)))
+        with self._conn() as conn:
+            return list(conn.execute(query).scalars())
+
+    # ---- nodes and enrolment ------------------------------------------------------------------------
+
+    def add_token(self, token: str, scopes: frozenset[str], union_id: str | None, upazila_id: str | None,
+                  expires_at: str) -> None:
+        with self.transaction():
+            self._writer().execute(
+                insert(t.enrolment_tokens).values(
+                    token_hash=token_hash(token),
+                    scopes=_dumps(sorted(scopes)),
+                    union_id=union_id,
+                    upazila_id=upazila_id,
+                    created_at=iso(utc_now()),
+                    expires_at=expires_at,
+                )
+            )
+
+    def get_token(self, token: str) -> EnrolmentToken | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                select(t.enrolment_tokens).where(t.enrolment_tokens.c.token_hash == token_hash(token))
+            ).first()
+        if row is None:
+            return None
+        return EnrolmentToken(frozenset(json.loads(row.scopes)), row.union_id, row.upazila_id, row.expires_at,
+                              row.used_at)
+
+    def use_token(self, token: str, node_id: str) -> bool:
+        """Mark a token used by ``node_id``; False if it was used (or vanished) meanwhile."""
+        c = t.enrolment_tokens.c
+        res = self._writer().execute(
+            update(t.enrolment_tokens)
+            .where(c.token_hash == token_hash(token), c.used_at.is_(None))
+            .values(used_at=iso(utc_now()), node_id=node_id)
+        )
+        return res.rowcount == 1
+
+    def add_node(self, node: NodeRecord, *, union_id: str | None = None, upazila_id: str | None = None) -> None:
+        with self.transaction():
+            try:
+                self._writer().execute(
+                    insert(t.nodes).values(
+                        node_id=node.node_id,
+                        public_key=node.public_key,
+                        scopes=_dumps(sorted(node.scopes)),
+                        last_seq=node.last_seq,
+                        revoked=node.revoked,
+                        label=node.label,
+                        union_id=union_id,
+                        upazila_id=upazila_id,
+                        enrolled_at=iso(utc_now()),
+                    )
+                )
+            except IntegrityError as exc:
+                raise StoreError(f"node {node.node_id} is already enrolled") from exc
+
+    def set_node_revoked(self, node_id: str, revoked: bool = True) -> bool:
+        with self.transaction():
+            res = self._writer().execute(
+                update(t.nodes).where(t.nodes.c.node_id == node_id).values(revoked=revoked)
+            )
+        return res.rowcount == 1
+
+    def list_nodes(self) -> list[NodeInfo]:
+        with self._conn() as conn:
+            rows = conn.execute(select(t.nodes).order_by(t.nodes.c.enrolled_at)).all()
+        return [NodeInfo(self._node(r), r.union_id, r.upazila_id, r.enrolled_at) for r in rows]
+
+    def node_labels(self, node_ids: Iterable[str]) -> dict[str, str]:
+        ids = sorted(set(node_ids))
+        if not ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(select(t.nodes.c.node_id, t.nodes.c.label).where(t.nodes.c.node_id.in_(ids))).all()
+        return {r.node_id: r.label for r in rows}
+
+    # ---- settings -----------------------------------------------------------------------------------
+
+    def get_setting(self, key: str) -> str | None:
+        with self._conn() as conn:
+            value = conn.execute(select(t.settings.c.value).where(t.settings.c.key == key)).scalar()
+        return str(value) if value is not None else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._upsert(t.settings, [{"key": key, "value": value}], ["key"])
+
+    # ---- staff, sessions, throttling ----------------------------------------------------------------
+
+    def put_staff(self, staff: StaffRecord) -> None:
+        with self.transaction():
+            self._upsert(
+                t.staff,
+                [
+                    {
+                        "username": staff.username,
+                        "password_hash": staff.password_hash,
+                        "role": staff.role,
+                        "scope_level": staff.scope_level,
+                        "scope_id": staff.scope_id,
+                        "active": staff.active,
+                        "created_at": iso(utc_now()),
+                    }
+                ],
+                ["username"],
+            )
+
+    def get_staff(self, username: str) -> StaffRecord | None:
+        with self._conn() as conn:
+            r = conn.execute(select(t.staff).where(t.staff.c.username == username)).first()
+        if r is None:
+            return None
+        return StaffRecord(r.username, r.password_hash, r.role, r.scope_level, r.scope_id, bool(r.active))
+
+    def list_staff(self) -> list[StaffRecord]:
+        with self._conn() as conn:
+            rows = conn.execute(select(t.staff).order_by(t.staff.c.username)).all()
+        return [StaffRecord(r.username, r.password_hash, r.role, r.scope_level, r.scope_id, bool(r.active))
+                for r in rows]
+
+    def add_session(self, token: str, username: str, expires_at: str) -> None:
+        with self.transaction():
+            self._writer().execute(
+                insert(t.staff_sessions).values(
+                    token_hash=token_hash(token), username=username, created_at=iso(utc_now()), expires_at=expires_at
+                )
+            )
+
+    def session_user(self, token: str, now: str) -> str | None:
+        c = t.staff_sessions.c
+        with self._conn() as conn:
+            return conn.execute(
+                select(c.username).where(c.token_hash == token_hash(token), c.expires_at > now)
+            ).scalar()
+
+    def drop_session(self, token: str) -> None:
+        with self.transaction():
+            self._writer().execute(delete(t.staff_sessions).where(t.staff_sessions.c.token_hash == token_hash(token)))
+
+    def record_login_failure(self, username: str, at: int) -> None:
+        with self.transaction():
+            self._writer().execute(insert(t.login_failures).values(username=username, at=at))
+
+    def login_failures_since(self, username: str, since: int) -> int:
+        c = t.login_failures.c
+        with self._conn() as conn:
+            return int(
+                conn.execute(select(func.count()).where(c.username == username, c.at >= since)).scalar() or 0
+            )
+
+    def clear_login_failures(self, username: str) -> None:
+        with self.transaction():
+            self._writer().execute(delete(t.login_failures).where(t.login_failures.c.username == username))
+
+    # ---- the service access log ---------------------------------------------------------------------
+
+    def log_access(self, row: dict[str, Any]) -> None:
+        # Not through transaction(): the access log must not wait for (or serialise with) sync writers.
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.access_log).values(**row))
+
+    def access_page(
+        self, *, before_id: int | None = None, actor: str | None = None, path_prefix: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        c = t.access_log.c
+        query = select(t.access_log).order_by(c.id.desc()).limit(limit)
+        conds = []
+        if before_id is not None:
+            conds.append(c.id < before_id)
+        if actor:
+            conds.append(or_(c.actor == actor, c.actor.like(f"%:{actor}")))
+        if path_prefix:
+            conds.append(c.path.like(f"{path_prefix}%"))
+        if conds:
+            query = query.where(and_(*conds))
+        with self._conn() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)[:200]

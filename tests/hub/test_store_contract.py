@@ -1,0 +1,238 @@
+"""One contract for the hub store, run against SQLite and PostgreSQL: every ``HubStore`` method, the
+engine's push / pull / resolve through the store (compared with the in-memory reference store),
+rollback on exception and serialised writers."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from central_hub.schema import metadata
+from central_hub.store import SqlHubStore
+from sync_protocol.errors import BatchReplayMismatchError, SequenceGapError
+from sync_protocol.hlc import HybridLogicalClock
+from sync_protocol.hub import HubEngine
+from sync_protocol.memory import MemoryHubStore
+from sync_protocol.model import ChangeResult, Conflict, FieldState, LogEntry, RecordState
+from sync_protocol.store import NodeRecord, StoredBatch
+
+from .helpers import FakeNode, person
+
+
+def test_migrations_create_exactly_the_schema_and_are_idempotent(sql_store: SqlHubStore) -> None:
+    sql_store.migrate()  # a second run is a no-op
+    sql_store.check_schema()
+    with sql_store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    # Python-side defaults are not server defaults; anything else would be drift.
+    assert [d for d in diff if d[0] != "modify_default"] == []
+
+
+def test_nodes(sql_store: SqlHubStore) -> None:
+    assert sql_store.get_node("n1") is None
+    sql_store.add_node(NodeRecord("n1", b"k" * 32, frozenset({"1", "2"}), label="Subil"), union_id="1")
+    node = sql_store.get_node("n1")
+    assert node == NodeRecord("n1", b"k" * 32, frozenset({"1", "2"}), 0, False, "Subil")
+    with sql_store.transaction():
+        sql_store.set_node_last_seq("n1", 42)
+    assert sql_store.get_node("n1").last_seq == 42  # type: ignore[union-attr]
+    assert sql_store.set_node_revoked("n1")
+    assert sql_store.get_node("n1").revoked  # type: ignore[union-attr]
+    assert [i.node.node_id for i in sql_store.list_nodes()] == ["n1"]
+    assert sql_store.node_labels(["n1", "nope"]) == {"n1": "Subil"}
+
+
+def test_batches_and_change_results(sql_store: SqlHubStore) -> None:
+    assert sql_store.get_batch("b1") is None
+    stored = StoredBatch("b1", "n1", "d" * 64, {"node_id": "n1", "results": [{"seq": 1, "result": "applied"}]})
+    results = [
+        ChangeResult(1, "applied", hub_seq=1),
+        ChangeResult(2, "conflict", hub_seq=None, conflict_ids=("c1",)),
+        ChangeResult(3, "rejected", reason="bad", errors={"nid": ["Invalid"]}),
+        ChangeResult(4, "merged", hub_seq=2, written=("mobile",)),
+    ]
+    with sql_store.transaction():
+        sql_store.save_batch(stored)
+        sql_store.save_change_results("n1", results)
+        sql_store.save_change_results("n2", [ChangeResult(2, "applied", hub_seq=3)])
+    assert sql_store.get_batch("b1") == stored
+    assert sql_store.get_change_results("n1", 2, 3) == {2: results[1], 3: results[2]}
+    assert sql_store.get_change_results("n1", 1, 10) == {r.node_seq: r for r in results}
+    assert sql_store.get_change_results("n2", 1, 1) == {}
+
+
+def _state(entity_id: str, scope: str, values: dict, rev: int, entity: str = "person") -> RecordState:
+    return RecordState(entity, entity_id, scope, {k: FieldState(v, rev, "n1", {"n1": rev}) for k, v in values.items()})
+
+
+def test_records_and_person_view(sql_store: SqlHubStore) -> None:
+    a = _state("p1", "1", person(1), 1)
+    b = _state("p2", "2", person(2), 2)
+    h = _state("h1", "1", {"village": "Subil", "ward": "3"}, 3, entity="household")
+    with sql_store.transaction():
+        sql_store.save_records([a, b, h])
+    got = sql_store.load_records([("person", "p1"), ("person", "p2"), ("household", "h1"), ("person", "zz")])
+    assert got == {("person", "p1"): a, ("person", "p2"): b, ("household", "h1"): h}
+    a2 = _state("p1", "1", {**person(1), "nid": "1999999999"}, 4)
+    with sql_store.transaction():
+        sql_store.save_records([a2])  # upsert replaces the state
+    assert sql_store.get_record("person", "p1") == a2
+    assert sql_store.person_ids_by_nid("1999999999", None) == ["p1"]
+    assert sql_store.person_ids_by_nid(person(1)["nid"], None) == []
+    assert sql_store.person_ids_by_nid("1999999999", frozenset({"2"})) == []
+
+
+def test_log(sql_store: SqlHubStore) -> None:
+    assert sql_store.last_hub_seq() == 0
+    entries = [LogEntry(i, "person", f"p{i}", str(i % 3), {"n": i, "bn": "নাম"}, "n1", i, 1000 + i) for i in range(1, 11)]
+    entries.append(LogEntry(11, "person", "p1", "1", {"registry_id": "R1"}, "hub", None, 5))
+    with sql_store.transaction():
+        sql_store.append_log(entries)
+    assert sql_store.last_hub_seq() == 11
+    assert sql_store.read_log(0, None, 100) == entries
+    assert sql_store.read_log(3, None, 2) == entries[3:5]
+    assert sql_store.read_log(0, frozenset({"1"}), 100) == [e for e in entries if e.scope == "1"]
+    assert sql_store.read_log(4, frozenset({"1", "2"}), 3) == [e for e in entries if e.scope in "12" and e.hub_seq > 4][:3]
+    assert sql_store.read_log(0, frozenset(), 10) == []
+    assert sql_store.log_entries([2, 11, 99]) == {2: entries[1], 11: entries[10]}
+
+
+def _conflict(cid: str, scope: str = "1", status: str = "open", entity: str = "person") -> Conflict:
+    return Conflict(cid, entity, "p1", scope, "mobile", "017", "018", "019", 1, 2, "n2", 3, "op", 7,
+                    f"2026-01-0{cid[-1]}T00:00:00Z", status, "n1", None, None)
+
+
+def test_conflicts(sql_store: SqlHubStore) -> None:
+    c1, c2, c3 = _conflict("c1"), _conflict("c2", scope="2"), _conflict("c3", entity="household")
+    with sql_store.transaction():
+        sql_store.add_conflicts([c1, c2, c3])
+    assert sql_store.get_conflict("c2") == c2
+    assert sql_store.get_conflict("nope") is None
+    resolved = Conflict.from_json({**c1.to_json(), "status": "resolved", "resolution": {"choice": "hub"}})
+    with sql_store.transaction():
+        sql_store.save_conflict(resolved)
+    assert sql_store.get_conflict("c1") == resolved
+    assert sql_store.list_conflicts("open") == [c2, c3]
+    assert sql_store.list_conflicts() == [resolved, c2, c3]
+    page = sql_store.conflict_page
+    assert page(status="open", unions=None) == [c2, c3]
+    assert page(status="open", unions=frozenset({"1"})) == [c3]
+    assert page(status=None, unions=None, entity="person") == [resolved, c2]
+    assert page(status=None, unions=None, union="2") == [c2]
+    assert page(status=None, unions=None, after_id="c1", limit=1) == [c2]
+    assert page(status=None, unions=None, created_before="2026-01-02T00:00:00Z") == [resolved]
+
+
+def test_rollback_on_exception(sql_store: SqlHubStore) -> None:
+    sql_store.add_node(NodeRecord("n1", b"k" * 32, frozenset({"1"})))
+    with pytest.raises(RuntimeError, match="boom"), sql_store.transaction():
+        sql_store.save_records([_state("p1", "1", person(1), 1)])
+        sql_store.append_log([LogEntry(1, "person", "p1", "1", {"a": 1}, "n1", 1, 1)])
+        sql_store.add_conflicts([_conflict("c1")])
+        sql_store.save_batch(StoredBatch("b1", "n1", "d", {}))
+        sql_store.save_change_results("n1", [ChangeResult(1, "applied", hub_seq=1)])
+        sql_store.set_node_last_seq("n1", 1)
+        assert sql_store.last_hub_seq() == 1  # visible inside the transaction
+        raise RuntimeError("boom")
+    assert sql_store.last_hub_seq() == 0
+    assert sql_store.load_records([("person", "p1")]) == {}
+    assert sql_store.list_conflicts() == []
+    assert sql_store.get_batch("b1") is None
+    assert sql_store.get_change_results("n1", 1, 1) == {}
+    assert sql_store.get_node("n1").last_seq == 0  # type: ignore[union-attr]
+    assert sql_store.person_ids_by_nid(person(1)["nid"], None) == []
+
+
+def test_write_outside_transaction_is_refused(sql_store: SqlHubStore) -> None:
+    with pytest.raises(RuntimeError, match="outside a transaction"):
+        sql_store.append_log([LogEntry(1, "person", "p1", "1", {}, "n1", 1, 1)])
+
+
+def _engine(store: object) -> HubEngine:
+    ids = (f"c{i:04d}" for i in itertools.count(1))
+    return HubEngine(store, clock=HybridLogicalClock(lambda: 1), new_id=lambda: next(ids),  # type: ignore[arg-type]
+                     now_iso=lambda: "2026-11-24T00:00:00Z")
+
+
+def test_engine_through_the_store_matches_the_memory_store(sql_store: SqlHubStore) -> None:
+    """The same pushes, pulls and resolution give the same answers on the SQL store as on the reference."""
+    mem = MemoryHubStore()
+    a, b = FakeNode("node-a"), FakeNode("node-b", union="2")
+    b_scopes = frozenset({"1", "2"})
+    for store in (mem, sql_store):
+        store.add_node(a.record())
+        store.add_node(b.record(b_scopes))
+    eng_sql, eng_mem = _engine(sql_store), _engine(mem)
+
+    def both(envelope: bytes) -> dict:
+        got, want = eng_sql.push(envelope), eng_mem.push(envelope)
+        assert got == want
+        return got.to_json()
+
+    first = both(a.envelope([a.change(f"p{i}", person(i)) for i in range(5)]))
+    assert [r["result"] for r in first["results"]] == ["applied"] * 5
+    # node b edits p1 from base 0 concurrently with node a's second edit: conflict on mobile only
+    both(a.envelope([a.change("p1", {"mobile": "01811111111"}, base={"mobile": 2})]))
+    second = both(b.envelope([b.change("p1", {"mobile": "01922222222", "occupation": "farmer"}, scope="1",
+                                       base={"mobile": 2})]))
+    result = second["results"][0]
+    assert result["result"] == "conflict" and result["written"] == ["occupation"]
+    # replay: identical answer, nothing changes
+    envelope = b.envelope([b.change("h1", {"village": "Subil"}, entity="household")])
+    assert both(envelope) == both(envelope)
+    with pytest.raises(BatchReplayMismatchError):
+        eng_sql.push(b.envelope([b.change("h2", {"village": "X"}, entity="household")],
+                                batch_id=second["batch_id"]))
+    b.seq += 3
+    with pytest.raises(SequenceGapError) as gap:
+        eng_sql.push(b.envelope([b.change("h3", {"village": "Y"}, entity="household")]))
+    assert gap.value.resend_from == 3
+    conflict_id = result["conflict_ids"][0]
+    res_sql = eng_sql.resolve(conflict_id, "value", value="01700000000", note="called", actor="staff1")
+    res_mem = eng_mem.resolve(conflict_id, "value", value="01700000000", note="called", actor="staff1")
+    assert res_sql[1] == res_mem[1]
+    assert res_sql[0].to_json() == res_mem[0].to_json()
+    assert sql_store.list_conflicts("open") == []
+    assert sql_store.log_entries(range(1, 20)) == mem.log_entries(range(1, 20))
+    keys = list(mem.records)
+    assert sql_store.load_records(keys) == mem.load_records(keys)
+    for node, scopes in ((a, frozenset({"1"})), (b, b_scopes)):
+        page1 = eng_sql.pull(node.node_id, None, limit=3)
+        assert page1 == eng_mem.pull(node.node_id, None, limit=3)
+        assert page1.more
+        rest = eng_sql.pull(node.node_id, page1.cursor, limit=5000)
+        assert not rest.more
+        assert all(e.scope in scopes for e in page1.entries + rest.entries)
+    assert sql_store.get_record("person", "p1").fields["mobile"].value == "01700000000"  # type: ignore[union-attr]
+
+
+def test_writers_are_serialised(sql_store: SqlHubStore) -> None:
+    """Concurrent pushes from several nodes get gapless, unique hub_seq values."""
+    nodes = [FakeNode(f"node-{i}") for i in range(4)]
+    for n in nodes:
+        sql_store.add_node(n.record())
+    engine = HubEngine(sql_store)
+    envelopes = {n.node_id: [n.envelope([n.change(f"{n.node_id}-p{k}-{j}", person(j)) for j in range(5)])
+                             for k in range(3)] for n in nodes}
+    errors: list[BaseException] = []
+
+    def run(node_id: str) -> None:
+        try:
+            for env in envelopes[node_id]:
+                engine.push(env)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n.node_id,)) for n in nodes]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    log = sql_store.read_log(0, None, 1000)
+    assert [e.hub_seq for e in log] == list(range(1, 61))
+    assert len({(e.origin, e.origin_seq) for e in log}) == 60
