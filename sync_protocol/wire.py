@@ -252,11 +252,18 @@ def _decode_payload(header: Header, compressed: bytes) -> Batch:
 BUNDLE_MAGIC = b"NSPBUNDLE1\n"
 
 
+# A zero length closes the bundle: without it, a file cut exactly between two batches would read as a
+# complete, shorter bundle and the missing batches would go unnoticed.
+_BUNDLE_END = _LEN.pack(0)
+
+
 def encode_bundle(envelopes: list[bytes]) -> bytes:
     out = bytearray(BUNDLE_MAGIC)
     for env in envelopes:
+        if not env:
+            raise MalformedBatchError("a bundle cannot hold an empty batch")
         out += _LEN.pack(len(env)) + env
-    return bytes(out)
+    return bytes(out + _BUNDLE_END)
 
 
 def decode_bundle(data: bytes) -> list[bytes]:
@@ -265,15 +272,18 @@ def decode_bundle(data: bytes) -> list[bytes]:
         raise MalformedBatchError("not a sync bundle file (wrong header)")
     off = len(BUNDLE_MAGIC)
     out: list[bytes] = []
-    while off < len(data):
+    while True:
         if off + _LEN.size > len(data):
             raise TruncatedBatchError("bundle file is cut off; copy it again from the source")
         (n,) = _LEN.unpack_from(data, off)
         off += _LEN.size
+        if n == 0:
+            if off != len(data):
+                raise MalformedBatchError(f"{len(data) - off} unexpected bytes after the end of the bundle")
+            return out
         if n > MAX_ENVELOPE_BYTES:
             raise OversizedBatchError("bundle holds a batch larger than the limit")
         if off + n > len(data):
             raise TruncatedBatchError("bundle file is cut off; copy it again from the source")
         out.append(data[off : off + n])
         off += n
-    return out
