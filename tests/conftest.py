@@ -66,9 +66,7 @@ def pg_url(pg_server: str) -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,)
-            )
+            conn.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
             conn.execute(f'drop database if exists "{name}"')
 
 
