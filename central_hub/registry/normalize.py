@@ -26,14 +26,12 @@ NORMALISATION_VERSION = "2026.11-1"
 _BN_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
 
 _HONORIFIC_MALE_EN = {"md", "mohammad", "mohammed", "muhammad", "mohammod", "muhammed", "mohamad", "mohd",
-                      "mahammad", "sri", "shri", "sree", "sk"}
+                      "mahammad", "sri", "shri", "sree"}
 _HONORIFIC_FEMALE_EN = {"mst", "most", "mosammat", "mosamat", "mosammot", "mossammat", "mustt", "mosst",
                         "srimati", "shrimati", "smt", "mrs"}
 # Bangla forms, written without the visarga / dot, which are stripped before lookup.
-_HONORIFIC_MALE_BN = {"মো", "মোহাম্মদ", "মুহাম্মদ", "মোহাম্মাদ", "মোহম্মদ", "শ্রী", "শেখ"}
+_HONORIFIC_MALE_BN = {"মো", "মোহাম্মদ", "মুহাম্মদ", "মোহাম্মাদ", "মোহম্মদ", "শ্রী"}
 _HONORIFIC_FEMALE_BN = {"মোছা", "মোসা", "মোসাম্মৎ", "মোছাম্মৎ", "মোসাম্মত", "শ্রীমতী", "শ্রীমতি", "মিসেস"}
-# "Sk"/"শেখ" is a title as often as a surname; treating it as an honorific loses little and avoids
-# "Sk Rahim" vs "Rahim" disagreeing.
 
 # Phonetic keys of tokens that carry no identity (computed once below from their Latin spellings).
 _WEAK_SPELLINGS = ["begum", "khatun", "khatoon", "akter", "akhter", "aktar", "akhtar", "bibi", "nesa", "nessa"]
@@ -85,8 +83,8 @@ def transliterate_bn(text: str) -> str:
     for i, ch in enumerate(chars):
         nxt = chars[i + 1] if i + 1 < len(chars) else ""
         if ch in _BN_CONSONANTS:
-            if ch == "য" and i > 0 and chars[i - 1] == _HASANTA:
-                continue  # ya-phala (্য) lengthens the previous consonant; no sound of its own in names
+            if ch in ("য", "ব") and i > 1 and chars[i - 1] == _HASANTA and chars[i - 2] != ch:
+                continue  # ya-phala / ba-phala (্য, ্ব) double the previous consonant; no sound of their own
             out.append(_BN_CONSONANTS[ch])
             if nxt and (nxt in _BN_CONSONANTS or nxt in _BN_OTHER) and nxt not in ("ঃ", "ঁ", "়"):
                 out.append("o")  # inherent vowel between consonants
@@ -113,8 +111,7 @@ _DIGRAPHS = [("chh", "c"), ("ch", "c"), ("sh", "s"), ("ph", "f"), ("kh", "k"), (
 
 
 def phonetic_key(token: str) -> str:
-    """Latin (or Bangla) token -> phonetic key: consonant skeleton, with 'a' marking an initial and a
-    final vowel sound. "Hossain", "Hussain", "Hosen", "হোসেন" -> "hsn"; "Karim", "Kareem", "করিম" -> "krm".
+    """Latin (or Bangla) token -> phonetic key: consonant skeleton, with 'a' marking an initial vowel. "Hossain", "Hussain", "Hosen", "হোসেন" -> "hsn"; "Karim", "Kareem", "করিম" -> "krm".
     """
     t = transliterate_bn(token) if has_bangla(token) else token.lower()
     t = "".join(ch for ch in unicodedata.normalize("NFKD", t) if "a" <= ch <= "z")
@@ -127,7 +124,6 @@ def phonetic_key(token: str) -> str:
     initial_vowel = t[0] in _VOWELS
     while t.endswith("h") and len(t) > 1:
         t = t[:-1]
-    final_vowel = t[-1] in _VOWELS and len(t) > 1
     skeleton: list[str] = []
     for i, ch in enumerate(t):
         if ch in _VOWELS:
@@ -137,7 +133,8 @@ def phonetic_key(token: str) -> str:
         if skeleton and skeleton[-1] == ch:
             continue
         skeleton.append(ch)
-    key = ("a" if initial_vowel else "") + "".join(skeleton) + ("a" if final_vowel else "")
+    # A final vowel is not marked: Bangla leaves the inherent vowel unwritten (সুব্রত / Subrata, ঘোষ / Ghose).
+    key = ("a" if initial_vowel else "") + "".join(skeleton)
     return key or "a"
 
 
