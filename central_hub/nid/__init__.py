@@ -17,8 +17,8 @@ from central_hub.nid.interface import (
     NidResult,
     NidVerifier,
     NotFound,
-    Verified,
     VerificationFailed,
+    Verified,
 )
 
 __all__ = [

@@ -83,6 +83,8 @@ class NidRequest:
                 dob = date.fromisoformat(data["date_of_birth"])
             except ValueError:
                 errors["date_of_birth"] = ["date of birth must be YYYY-MM-DD"]
+        if isinstance(data.get("nid"), str) and (problems := nid_problems(normalize_nid(data["nid"]), dob)):
+            errors["nid"] = problems
         if errors:
             raise InvalidNidRequest(errors)
         assert dob is not None
