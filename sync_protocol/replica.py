@@ -51,10 +51,15 @@ class ReplicaEngine:
         self._clock_loaded = False
         self._resend_after: int | None = None
 
-    def _tick(self) -> int:
+    def _load_clock(self) -> None:
+        # A restarted process must not issue or store timestamps below those it stored before, even
+        # when the wall clock was set back: resume from the persisted clock before using it.
         if not self._clock_loaded:
             self.clock.last = max(self.clock.last, self.store.get_hlc())
             self._clock_loaded = True
+
+    def _tick(self) -> int:
+        self._load_clock()
         ts = self.clock.now()
         self.store.set_hlc(ts)
         return ts
@@ -206,6 +211,7 @@ class ReplicaEngine:
     def apply_pull(self, page: PullPage) -> int:
         """Apply one page and store its cursor in the same transaction. Returns entries applied."""
         with self.store.transaction():
+            self._load_clock()
             for entry in page.entries:
                 self.clock.receive(entry.hlc, strict=False)
                 rec = self.store.get_local(entry.entity, entry.entity_id)
