@@ -33,15 +33,52 @@ def _m001_core(db: sqlite_utils.Database) -> None:
         CREATE TABLE node_config (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
         CREATE TABLE sync_state (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
         CREATE TABLE household (id TEXT PRIMARY KEY, scope TEXT NOT NULL, _deleted INTEGER NOT NULL DEFAULT 0,
-            {_value_cols(["union_id", "ward", "village", "address", "head_person_id", "land_decimals",
-                          "house_type", "monthly_income_bdt", "pmt_score"])},
+            {
+            _value_cols(
+                [
+                    "union_id",
+                    "ward",
+                    "village",
+                    "address",
+                    "head_person_id",
+                    "land_decimals",
+                    "house_type",
+                    "monthly_income_bdt",
+                    "pmt_score",
+                ]
+            )
+        },
             _extra TEXT, created_at TEXT, updated_at TEXT);
         CREATE TABLE person (id TEXT PRIMARY KEY, scope TEXT NOT NULL, _deleted INTEGER NOT NULL DEFAULT 0,
-            {_value_cols(["household_id", "full_name_bn", "full_name_en", "sex", "date_of_birth", "dob_estimated",
-                          "nid", "brn", "father_name", "mother_name", "spouse_name", "mobile", "relation_to_head",
-                          "disability", "occupation", "marital_status", "life_status", "date_of_death",
-                          "nid_status", "nid_checked_at", "nid_mismatch_fields", "registry_id",
-                          "duplicate_flags"])},
+            {
+            _value_cols(
+                [
+                    "household_id",
+                    "full_name_bn",
+                    "full_name_en",
+                    "sex",
+                    "date_of_birth",
+                    "dob_estimated",
+                    "nid",
+                    "brn",
+                    "father_name",
+                    "mother_name",
+                    "spouse_name",
+                    "mobile",
+                    "relation_to_head",
+                    "disability",
+                    "occupation",
+                    "marital_status",
+                    "life_status",
+                    "date_of_death",
+                    "nid_status",
+                    "nid_checked_at",
+                    "nid_mismatch_fields",
+                    "registry_id",
+                    "duplicate_flags",
+                ]
+            )
+        },
             name_key_bn TEXT, name_key_en TEXT, _extra TEXT, created_at TEXT, updated_at TEXT);
         CREATE INDEX person_household ON person (household_id);
         CREATE INDEX person_nid ON person (nid);
@@ -50,13 +87,40 @@ def _m001_core(db: sqlite_utils.Database) -> None:
         CREATE INDEX person_name_en_dob ON person (name_key_en, date_of_birth);
         CREATE INDEX person_name_bn_dob ON person (name_key_bn, date_of_birth);
         CREATE TABLE enrolment (id TEXT PRIMARY KEY, scope TEXT NOT NULL, _deleted INTEGER NOT NULL DEFAULT 0,
-            {_value_cols(["person_id", "programme", "status", "applied_on", "status_changed_on", "payment_channel",
-                          "account_number", "benefit_amount_bdt", "double_dipping_flags"])},
+            {
+            _value_cols(
+                [
+                    "person_id",
+                    "programme",
+                    "status",
+                    "applied_on",
+                    "status_changed_on",
+                    "payment_channel",
+                    "account_number",
+                    "benefit_amount_bdt",
+                    "double_dipping_flags",
+                ]
+            )
+        },
             _extra TEXT, created_at TEXT, updated_at TEXT);
         CREATE INDEX enrolment_person ON enrolment (person_id);
         CREATE TABLE grievance (id TEXT PRIMARY KEY, scope TEXT NOT NULL, _deleted INTEGER NOT NULL DEFAULT 0,
-            {_value_cols(["tracking_number", "complainant_person_id", "complainant_name", "complainant_mobile",
-                          "programme", "category", "description", "tier", "status", "due_on"])},
+            {
+            _value_cols(
+                [
+                    "tracking_number",
+                    "complainant_person_id",
+                    "complainant_name",
+                    "complainant_mobile",
+                    "programme",
+                    "category",
+                    "description",
+                    "tier",
+                    "status",
+                    "due_on",
+                ]
+            )
+        },
             _extra TEXT, created_at TEXT, updated_at TEXT);
         CREATE INDEX grievance_tracking ON grievance (tracking_number);
         CREATE TABLE grievance_event (id TEXT PRIMARY KEY, scope TEXT NOT NULL, _deleted INTEGER NOT NULL DEFAULT 0,
@@ -72,7 +136,7 @@ def _m001_core(db: sqlite_utils.Database) -> None:
         CREATE INDEX outbox_entity ON outbox (entity, entity_id);
         CREATE TABLE acks (node_seq INTEGER PRIMARY KEY, result TEXT NOT NULL);
         CREATE VIRTUAL TABLE person_fts USING fts5(names, numbers, tokenize='unicode61 remove_diacritics 2');
-        """
+        """,
     )
 
 

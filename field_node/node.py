@@ -44,9 +44,7 @@ class Node:
     # ---- creation -----------------------------------------------------------------------------------
 
     @classmethod
-    def create(
-        cls, data_dir: str | Path, *, union_id: str, hub_url: str, operator: str, password: str
-    ) -> Node:
+    def create(cls, data_dir: str | Path, *, union_id: str, hub_url: str, operator: str, password: str) -> Node:
         data_dir = Path(data_dir)
         if not geo.union_exists(union_id):
             raise FieldNodeError(f"union {union_id!r} does not exist in the bundled geography")
@@ -96,7 +94,9 @@ class Node:
             database.migrate()
             store = SqlcipherReplicaStore(database)
             self.config = {k: v for k, v in database.conn.execute("SELECT key, value FROM node_config")}
-            self.engine = ReplicaEngine(store, str(self.config["node_id"]), signer=Signer(bytes.fromhex(self.config["signing_key"])))
+            self.engine = ReplicaEngine(
+                store, str(self.config["node_id"]), signer=Signer(bytes.fromhex(self.config["signing_key"]))
+            )
             self.store = store
             self.database = database
 

@@ -124,8 +124,15 @@ class SqlcipherReplicaStore:
             "INSERT INTO field_meta (entity, entity_id, field, base_rev, shadow_value, shadow_rev, pending)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (entity, record.entity_id, f, m.base_rev, json.dumps(m.shadow_value, ensure_ascii=False),
-                 m.shadow_rev, m.pending)
+                (
+                    entity,
+                    record.entity_id,
+                    f,
+                    m.base_rev,
+                    json.dumps(m.shadow_value, ensure_ascii=False),
+                    m.shadow_rev,
+                    m.pending,
+                )
                 for f, m in record.meta.items()
             ],
         )
@@ -135,7 +142,9 @@ class SqlcipherReplicaStore:
         self.conn.execute("DELETE FROM person_fts WHERE rowid = ?", (rowid,))
         if not values.get(DELETED):
             names, numbers = person_search_text(values)
-            self.conn.execute("INSERT INTO person_fts (rowid, names, numbers) VALUES (?, ?, ?)", (rowid, names, numbers))
+            self.conn.execute(
+                "INSERT INTO person_fts (rowid, names, numbers) VALUES (?, ?, ?)", (rowid, names, numbers)
+            )
 
     # ---- outbox and acks ----------------------------------------------------------------------------
 

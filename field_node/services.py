@@ -163,7 +163,9 @@ class Registry:
 
     def household_members(self, hh_id: str) -> list[dict[str, Any]]:
         database, _, _ = self.node.require()
-        cur = database.conn.execute("SELECT * FROM person WHERE household_id = ? AND _deleted = 0 ORDER BY id", (hh_id,))
+        cur = database.conn.execute(
+            "SELECT * FROM person WHERE household_id = ? AND _deleted = 0 ORDER BY id", (hh_id,)
+        )
         names = [d[0] for d in cur.description]
         return [self._record("person", dict(zip(names, r, strict=True))) for r in cur.fetchall()]
 
@@ -321,9 +323,7 @@ class Registry:
             self._write("grievance", gid, scope, values, actor)
         return self.get_grievance(gid)
 
-    def add_grievance_event(
-        self, gid: str, data: Mapping[str, Any], *, actor: str, lang: str = "en"
-    ) -> dict[str, Any]:
+    def add_grievance_event(self, gid: str, data: Mapping[str, Any], *, actor: str, lang: str = "en") -> dict[str, Any]:
         database, _, _ = self.node.require()
         grievance = self._current("grievance", gid)
         payload = {k: val for k, val in data.items() if k in ("type", "note", "tier")}

@@ -23,7 +23,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields
 
 from . import geo
 from .entities import DELETED, ENTITIES
@@ -53,7 +53,15 @@ LIFE_STATUSES = ("alive", "deceased", "migrated")
 HOUSE_TYPES = ("kutcha", "semi_pucca", "pucca", "jhupri", "other")
 ENROLMENT_STATUSES = ("applied", "approved", "active", "suspended", "exited")
 PAYMENT_CHANNELS = ("bank", "bkash", "nagad", "rocket", "post_office")
-GRIEVANCE_CATEGORIES = ("exclusion", "inclusion_error", "payment_delay", "payment_amount", "misconduct", "data_correction", "other")
+GRIEVANCE_CATEGORIES = (
+    "exclusion",
+    "inclusion_error",
+    "payment_delay",
+    "payment_amount",
+    "misconduct",
+    "data_correction",
+    "other",
+)
 GRIEVANCE_TIERS = ("union", "upazila", "district", "national")
 GRIEVANCE_STATUSES = ("received", "under_review", "escalated", "resolved", "rejected", "closed")
 GRIEVANCE_EVENT_TYPES = ("comment", "escalate", "resolve", "reject", "reopen", "close")
@@ -165,12 +173,15 @@ def programmes() -> dict[str, dict[str, str]]:
 
 class _Text(fields.String):
     def __init__(self, max_len: int = 200, **kw: Any) -> None:
-        super().__init__(allow_none=True, validate=validate.Length(max=max_len, error=MSG_TOO_LONG), **kw)
+        super().__init__(allow_none=True, **kw)
+        self.max_len = max_len
         self.error_messages["invalid"] = MSG_INVALID
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> Any:
         out = super()._deserialize(value, attr, data, **kw)
         out = " ".join(str(out).split())
+        if len(out) > self.max_len:
+            raise ValidationError(MSG_TOO_LONG)
         return out or None
 
 
@@ -411,7 +422,9 @@ def today() -> dt.date:
     return dt.date.today()
 
 
-def _cross_field(entity: str, given: Mapping[str, Any], merged: Mapping[str, Any], creating: bool) -> dict[str, list[str]]:
+def _cross_field(
+    entity: str, given: Mapping[str, Any], merged: Mapping[str, Any], creating: bool
+) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if entity == "person":
         nid, dob = merged.get("nid"), merged.get("date_of_birth")
