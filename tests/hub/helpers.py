@@ -62,6 +62,7 @@ class FakeNode:
 
 def person(i: int, **extra: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
+        "household_id": f"h-{i}",
         "full_name_en": f"Person {i}",
         "full_name_bn": f"ব্যক্তি {i}",
         "sex": "female" if i % 2 else "male",

@@ -1,0 +1,294 @@
+"""Matching features of one record and the comparison levels shared by the per-record matcher (Python)
+and the Splink batch model (SQL).
+
+Each comparison is declared once, as an ordered list of levels with a SQL condition (for Splink on
+DuckDB) and a Python predicate (for the incremental matcher). The Splink model is trained on these very
+levels and its m/u probabilities are exported by level label, so the two implementations score alike.
+Comparisons have a ``role``: ``person`` evidence (own name, date of birth, own NID/BRN, sex) can make a
+link; ``household`` evidence (parents' or husband's names, phone, place, payment account) is shared by
+siblings and twins and may only add to a score that person evidence already supports.
+"""
+
+from __future__ import annotations
+
+import re
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+
+from central_hub.registry.normalize import (
+    NORMALISATION_VERSION,
+    normalize_account,
+    normalize_brn,
+    normalize_mobile,
+    normalize_name,
+    normalize_nid,
+    parse_date,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the matcher knows about one record (all normalised)."""
+
+    record_id: str
+    name_keys: tuple[str, ...]
+    name_key: str | None
+    name_latin: str | None
+    sex: str | None
+    dob: str | None  # YYYY-MM-DD
+    dob_year: int | None
+    nid13: str | None
+    nid10: str | None
+    brn: str | None
+    fs_keys: tuple[str, ...]  # father's and husband's names: one form line holds either
+    mother_key: str | None
+    mobile: str | None
+    account: str | None
+    union_id: str | None
+    district_id: str | None
+
+    def as_row(self) -> dict[str, Any]:
+        """The record as a row for Splink (lists stay lists; DuckDB reads them as VARCHAR[])."""
+        return {
+            "unique_id": self.record_id, "name_keys": list(self.name_keys), "name_key": self.name_key,
+            "name_latin": self.name_latin, "sex": self.sex, "dob": self.dob, "dob_year": self.dob_year,
+            "nid13": self.nid13, "nid10": self.nid10, "brn": self.brn, "fs_keys": list(self.fs_keys),
+            "mother_key": self.mother_key, "mobile": self.mobile, "account": self.account,
+            "union_id": self.union_id, "district_id": self.district_id,
+        }
+
+
+def _s(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value != value:  # NaN from pandas
+        return ""
+    return str(value).strip()
+
+
+def prepare(record: Mapping[str, Any]) -> Features:
+    """Normalise one person record (the person JSON fields of DESIGN section 6, plus optional
+    ``account_number`` and ``district_id``)."""
+    keys: set[str] = set()
+    latin = ""
+    sex_hint = None
+    for field in ("full_name_en", "full_name_bn"):
+        n = normalize_name(_s(record.get(field)))
+        keys.update(n.keys)
+        sex_hint = sex_hint or n.sex_hint
+        if n.latin and not latin:
+            latin = n.latin
+    dob_d: date | None = parse_date(_s(record.get("date_of_birth")) or None)
+    nid = normalize_nid(_s(record.get("nid")), dob_d.year if dob_d else None)
+    fs: set[str] = set()
+    for field in ("father_name", "spouse_name"):
+        k = normalize_name(_s(record.get(field))).key
+        if k:
+            fs.add(k)
+    mother = normalize_name(_s(record.get("mother_name"))).key or None
+    sex = _s(record.get("sex")) or sex_hint or None
+    name_keys = tuple(sorted(keys))
+    return Features(
+        record_id=_s(record.get("record_id") or record.get("id")),
+        name_keys=name_keys,
+        name_key=" ".join(name_keys) or None,
+        name_latin=latin or None,
+        sex=sex,
+        dob=dob_d.isoformat() if dob_d else None,
+        dob_year=dob_d.year if dob_d else None,
+        nid13=nid.canonical if nid and nid.kind == "nid13" else None,
+        nid10=nid.canonical if nid and nid.kind == "nid10" else None,
+        brn=normalize_brn(_s(record.get("brn"))),
+        fs_keys=tuple(sorted(fs)),
+        mother_key=mother,
+        mobile=normalize_mobile(_s(record.get("mobile"))),
+        account=normalize_account(_s(record.get("account_number"))),
+        union_id=_s(record.get("union_id")) or None,
+        district_id=_s(record.get("district_id")) or None,
+    )
+
+
+# --- comparison levels ---------------------------------------------------------------------------------
+
+Pred = Callable[[Features, Features], bool]
+
+
+@dataclass(frozen=True)
+class Level:
+    label: str
+    sql: str
+    py: Pred
+    null: bool = False
+    tf_column: str | None = None  # term-frequency adjusted on this column's value
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    role: str  # "person" | "household"
+    levels: tuple[Level, ...]
+
+
+def _jacc(a: tuple[str, ...], b: tuple[str, ...]) -> float:
+    sa, sb = set(a), set(b)
+    return len(sa & sb) / len(sa | sb) if sa or sb else 0.0
+
+
+def _jw(a: str | None, b: str | None) -> float:
+    return JaroWinkler.normalized_similarity(a or "", b or "")
+
+
+def _dob_near(a: Features, b: Features) -> bool:
+    if a.dob is None or b.dob is None:
+        return False
+    if a.dob_year == b.dob_year and (a.dob[5:] == "01-01" or b.dob[5:] == "01-01"):
+        return True  # one of them heaped on 1 January
+    return a.dob_year == b.dob_year and a.dob[5:7] == b.dob[8:10] and a.dob[8:10] == b.dob[5:7]
+
+
+def _one_edit(x: str | None, y: str | None) -> bool:
+    return x is not None and y is not None and Levenshtein.distance(x, y) <= 1
+
+
+NAME_JW = 0.92
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("name", "person", (
+        Level("null", "l.name_key IS NULL OR r.name_key IS NULL",
+              lambda a, b: a.name_key is None or b.name_key is None, null=True),
+        Level("exact", "l.name_key = r.name_key", lambda a, b: a.name_key == b.name_key, tf_column="name_key"),
+        Level("subset", "list_has_all(l.name_keys, r.name_keys) OR list_has_all(r.name_keys, l.name_keys)",
+              lambda a, b: set(a.name_keys) <= set(b.name_keys) or set(b.name_keys) <= set(a.name_keys)),
+        Level("similar",
+              "len(list_intersect(l.name_keys, r.name_keys)) * 2 >= len(list_distinct(list_concat(l.name_keys, "
+              f"r.name_keys))) OR jaro_winkler_similarity(l.name_latin, r.name_latin) >= {NAME_JW}",
+              lambda a, b: _jacc(a.name_keys, b.name_keys) >= 0.5 or _jw(a.name_latin, b.name_latin) >= NAME_JW),
+        Level("partial", "len(list_intersect(l.name_keys, r.name_keys)) >= 1",
+              lambda a, b: bool(set(a.name_keys) & set(b.name_keys))),
+        Level("else", "ELSE", lambda a, b: True),
+    )),
+    Comparison("dob", "person", (
+        Level("null", "l.dob IS NULL OR r.dob IS NULL", lambda a, b: a.dob is None or b.dob is None, null=True),
+        Level("exact", "l.dob = r.dob AND substr(l.dob, 6, 5) <> '01-01'",
+              lambda a, b: a.dob == b.dob and a.dob is not None and a.dob[5:] != "01-01"),
+        Level("exact_jan1", "l.dob = r.dob", lambda a, b: a.dob == b.dob),
+        Level("near",
+              "l.dob_year = r.dob_year AND (substr(l.dob, 6, 5) = '01-01' OR substr(r.dob, 6, 5) = '01-01' OR "
+              "(substr(l.dob, 6, 2) = substr(r.dob, 9, 2) AND substr(l.dob, 9, 2) = substr(r.dob, 6, 2)))",
+              _dob_near),
+        Level("within_2y", "abs(l.dob_year - r.dob_year) <= 2",
+              lambda a, b: abs((a.dob_year or 0) - (b.dob_year or 0)) <= 2),
+        Level("else", "ELSE", lambda a, b: True),
+    )),
+    Comparison("nid", "person", (
+        Level("null", "(l.nid13 IS NULL OR r.nid13 IS NULL) AND (l.nid10 IS NULL OR r.nid10 IS NULL)",
+              lambda a, b: (a.nid13 is None or b.nid13 is None) and (a.nid10 is None or b.nid10 is None),
+              null=True),
+        Level("exact", "l.nid13 = r.nid13 OR l.nid10 = r.nid10",
+              lambda a, b: (a.nid13 is not None and a.nid13 == b.nid13) or (a.nid10 is not None and a.nid10 == b.nid10)),
+        Level("one_edit", "levenshtein(l.nid13, r.nid13) <= 1 OR levenshtein(l.nid10, r.nid10) <= 1",
+              lambda a, b: _one_edit(a.nid13, b.nid13) or _one_edit(a.nid10, b.nid10)),
+        Level("else", "ELSE", lambda a, b: True),
+    )),
+    Comparison("brn", "person", (
+        Level("null", "l.brn IS NULL OR r.brn IS NULL", lambda a, b: a.brn is None or b.brn is None, null=True),
+        Level("exact", "l.brn = r.brn", lambda a, b: a.brn == b.brn),
+        Level("one_edit", "levenshtein(l.brn, r.brn) <= 1", lambda a, b: _one_edit(a.brn, b.brn)),
+        Level("else", "ELSE", lambda a, b: True),
+    )),
+    Comparison("sex", "person", (
+        Level("null", "l.sex IS NULL OR r.sex IS NULL", lambda a, b: a.sex is None or b.sex is None, null=True),
+        Level("exact", "l.sex = r.sex", lambda a, b: a.sex == b.sex),
+        Level("else", "ELSE", lambda a, b: True),
+    )),
+    Comparison("father_or_spouse", "household", (
+        Level("null", "len(l.fs_keys) = 0 OR len(r.fs_keys) = 0",
+              lambda a, b: not a.fs_keys or not b.fs_keys, null=True),
+        Level("exact", "len(list_intersect(l.fs_keys, r.fs_keys)) >= 1",
+              lambda a, b: bool(set(a.fs_keys) & set(b.fs_keys))),
+        Level("else", "ELSE", lambda a, b: True),
+    )),
+    Comparison("mother", "household", (
+        Level("null", "l.mother_key IS NULL OR r.mother_key IS NULL",
+              lambda a, b: a.mother_key is None or b.mother_key is None, null=True),
+        Level("exact", "l.mother_key = r.mother_key", lambda a, b: a.mother_key == b.mother_key),
+        Level("else", "ELSE", lambda a, b: True),
+    )),
+    Comparison("mobile", "household", (
+        Level("null", "l.mobile IS NULL OR r.mobile IS NULL",
+              lambda a, b: a.mobile is None or b.mobile is None, null=True),
+        Level("exact", "l.mobile = r.mobile", lambda a, b: a.mobile == b.mobile),
+        Level("else", "ELSE", lambda a, b: True),
+    )),
+    Comparison("place", "household", (
+        Level("null", "l.district_id IS NULL OR r.district_id IS NULL",
+              lambda a, b: a.district_id is None or b.district_id is None, null=True),
+        Level("union", "l.union_id = r.union_id", lambda a, b: a.union_id == b.union_id),
+        Level("district", "l.district_id = r.district_id", lambda a, b: a.district_id == b.district_id),
+        Level("else", "ELSE", lambda a, b: True),
+    )),
+    Comparison("account", "household", (
+        Level("null", "l.account IS NULL OR r.account IS NULL",
+              lambda a, b: a.account is None or b.account is None, null=True),
+        Level("exact", "l.account = r.account", lambda a, b: a.account == b.account),
+        Level("else", "ELSE", lambda a, b: True),
+    )),
+)
+
+
+def gamma(comparison: Comparison, a: Features, b: Features) -> int:
+    """Index of the first level whose predicate holds (the Splink comparison vector value order)."""
+    for i, level in enumerate(comparison.levels):
+        if level.py(a, b):
+            return i
+    return len(comparison.levels) - 1
+
+
+def splink_settings(prior: float = 1e-4) -> dict[str, Any]:
+    """A Splink settings dictionary using exactly the levels above."""
+    comparisons = []
+    for c in COMPARISONS:
+        levels = []
+        for lv in c.levels:
+            d: dict[str, Any] = {
+                # comparison conditions name columns with suffixes (x_l / x_r); blocking rules use l.x / r.x
+                "sql_condition": re.sub(r"\b([lr])\.(\w+)", r"\2_\1", lv.sql),
+                "label_for_charts": lv.label,
+            }
+            if lv.null:
+                d["is_null_level"] = True
+            if lv.tf_column:
+                d["tf_adjustment_column"] = lv.tf_column
+                d["tf_adjustment_weight"] = 1.0
+            levels.append(d)
+        comparisons.append({"output_column_name": c.name, "comparison_levels": levels,
+                            "comparison_description": f"{c.name} ({c.role} evidence)"})
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "unique_id",
+        "probability_two_random_records_match": prior,
+        "comparisons": comparisons,
+        "blocking_rules_to_generate_predictions": BLOCKING_RULES_SQL,
+        "retain_intermediate_calculation_columns": True,
+        "retain_matching_columns": False,
+        "additional_columns_to_retain": [],
+        "sql_dialect": "duckdb",
+    }
+
+
+# Batch blocking (Splink); the incremental index uses the same ideas as keys (see matcher.blocking_keys).
+BLOCKING_RULES_SQL: list[dict[str, str]] = [
+    {"blocking_rule": "l.nid13 = r.nid13", "sql_dialect": "duckdb"},
+    {"blocking_rule": "l.nid10 = r.nid10", "sql_dialect": "duckdb"},
+    {"blocking_rule": "l.brn = r.brn", "sql_dialect": "duckdb"},
+    {"blocking_rule": "l.name_key = r.name_key AND l.dob_year = r.dob_year", "sql_dialect": "duckdb"},
+    {"blocking_rule": "l.dob = r.dob AND l.district_id = r.district_id", "sql_dialect": "duckdb"},
+    {"blocking_rule": "l.mobile = r.mobile", "sql_dialect": "duckdb"},
+]
+
+FEATURES_VERSION = f"{NORMALISATION_VERSION}/f1"
