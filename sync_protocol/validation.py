@@ -428,9 +428,9 @@ def _cross_field(
     errors: dict[str, list[str]] = {}
     if entity == "person":
         nid, dob = merged.get("nid"), merged.get("date_of_birth")
-        if ("nid" in given or "date_of_birth" in given) and nid and dob and len(str(nid)) == 17:
-            if str(nid)[:4] != str(dob)[:4]:
-                errors.setdefault("nid", []).append(MSG_NID_YEAR)
+        touched = "nid" in given or "date_of_birth" in given
+        if touched and nid and dob and len(str(nid)) == 17 and str(nid)[:4] != str(dob)[:4]:
+            errors.setdefault("nid", []).append(MSG_NID_YEAR)
         dod = merged.get("date_of_death")
         if ("date_of_death" in given or "date_of_birth" in given) and dod and dob and str(dod) < str(dob):
             errors.setdefault("date_of_death", []).append(MSG_DEATH_BEFORE_BIRTH)
