@@ -144,3 +144,8 @@ def revoke_node(db: str, node_id: str) -> None:
     finally:
         store.close()
     click.echo(f"node {node_id} revoked")
+
+
+from field_node.bundles import hub_import_command  # noqa: E402  (file bundles: issue 5)
+
+main.add_command(hub_import_command)

@@ -196,6 +196,7 @@ class SyncAgent:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         tick_s: float = 1.0,
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self.sync = sync
         self.state = state
@@ -207,11 +208,25 @@ class SyncAgent:
         self.clock = clock
         self.rng = rng or random.Random()
         self.tick_s = tick_s
+        self.ready = ready
         self._lock = threading.Lock()
         self._scheduler: Any = None
-        self.status = AgentStatus.from_json(state.load())
+        self.status = AgentStatus()
+        self._loaded = False
+        self._load()
+
+    def _load(self) -> None:
+        """Read the persisted status; a node still locked at start is read once an operator logs in."""
+        if self._loaded:
+            return
+        try:
+            data = self.state.load()
+        except Exception:
+            return
+        self.status = AgentStatus.from_json(data)
         # A process killed mid-round left running=True behind; nothing runs in a fresh process.
         self.status.running = False
+        self._loaded = True
 
     @property
     def enabled(self) -> bool:
@@ -237,7 +252,10 @@ class SyncAgent:
 
     def tick(self) -> bool:
         """The scheduler's job: one round if due. Never raises (a scheduler job must not die)."""
-        if not self.enabled or not self.due():
+        if not self.enabled or not self.ready():
+            return False  # e.g. the database is locked until an operator logs in: no attempt, no backoff
+        self._load()
+        if not self.due():
             return False
         if not self._lock.acquire(blocking=False):
             return False  # a "Sync now" is running; it reschedules
@@ -257,6 +275,7 @@ class SyncAgent:
         return self.snapshot()
 
     def _round(self) -> BaseException | None:
+        self._load()
         now = self.clock()
         st = self.status
         st.running = True
@@ -328,6 +347,7 @@ class SyncAgent:
             )
             out["pending_changes"] = max(0, last - acked)
         out["enabled"] = self.enabled
+        out["ready"] = bool(self.ready())
         out["interval_s"] = self.interval_s
         out.pop("progress_start_acked", None)
         out.pop("next_attempt_ts", None)
@@ -369,9 +389,7 @@ class NodeStateStore:
         self.node = node
 
     def load(self) -> dict[str, Any] | None:
-        if self.node.locked:
-            return None
-        _, store, _ = self.node.require()
+        _, store, _ = self.node.require()  # raises while locked: the agent loads again after a login
         raw = store.get_state(STATE_KEY)
         if not raw:
             return None
@@ -392,17 +410,17 @@ def node_probe(node: Any) -> Callable[[], tuple[int, int]]:
     return probe
 
 
-def agent_for_node(node: Any, *, interval_s: float | None = None, **kw: Any) -> SyncAgent:
-    """The agent of a ``field_node.node.Node``: one round is ``field_node.sync_client.sync_once`` (plus
-    forwarding of imported bundles, for an upazila node). The interval defaults to the environment."""
+def agent_for_node(node: Any, *, interval_s: float | None = None, timeout_s: float = 30.0, **kw: Any) -> SyncAgent:
+    """The agent of a ``field_node.node.Node``: one round forwards batches left by imported bundles (an
+    upazila node) and then runs ``field_node.sync_client.sync_once``. The interval defaults to
+    ``FIELD_NODE_SYNC_INTERVAL``; while the database is locked the agent waits without counting failures."""
     from . import bundles, sync_client
 
-    def one_round() -> Any:
-        forwarded = bundles.forward_pending(node)
-        summary = sync_client.sync_once(node)
-        data = summary.to_json()
-        if forwarded:
-            data["bundle_batches_forwarded"] = forwarded
+    def one_round() -> dict[str, Any]:
+        client = sync_client.HubClient(node.hub_url, timeout=timeout_s)
+        forwarded = bundles.forward_pending(node, client)
+        data = sync_client.sync_once(node, client).to_json()
+        data["bundle_batches_forwarded"] = forwarded
         return data
 
     return SyncAgent(
@@ -410,5 +428,32 @@ def agent_for_node(node: Any, *, interval_s: float | None = None, **kw: Any) -> 
         NodeStateStore(node),
         interval_s=interval_from_env() if interval_s is None else interval_s,
         probe=node_probe(node),
+        ready=lambda: not node.locked,
         **kw,
     )
+
+
+AGENT_EXTENSION = "field_node_agent"
+_create_lock = threading.Lock()
+
+
+def agent_of(app: Any) -> SyncAgent:
+    """The one agent of a field node Flask app (the background job, the UI button and the API share it).
+    ``SYNC_INTERVAL_S`` in the app config overrides the environment; ``HUB_TIMEOUT_S`` bounds each request."""
+    with _create_lock:
+        agent: SyncAgent | None = app.extensions.get(AGENT_EXTENSION)
+        if agent is None:
+            node = app.extensions["field_node"].node
+            agent = agent_for_node(
+                node,
+                interval_s=app.config.get("SYNC_INTERVAL_S"),
+                timeout_s=float(app.config.get("HUB_TIMEOUT_S", 30.0)),
+            )
+            app.extensions[AGENT_EXTENSION] = agent
+        return agent
+
+
+def error_text(exc: BaseException, lang: str) -> str:
+    """The plain-words message of a failed sync in the operator's language."""
+    err = describe_error(exc)
+    return err["bn"] if lang == "bn" else err["en"]

@@ -23,7 +23,6 @@ from .errors import (
     ValidationFailed,
 )
 from .i18n import current_lang
-from .sync_client import HubClient, sync_once
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -181,15 +180,19 @@ def grievance_event(gid: str) -> Any:
 @bp.post("/sync")
 @require_token
 def sync_now() -> Any:
-    node = _state().node
-    summary = sync_once(node, HubClient(node.hub_url, timeout=current_app.config["HUB_TIMEOUT_S"]))
-    return jsonify({"summary": summary.to_json(), "status": _state().registry.sync_status()})
+    from .agent import agent_of
+
+    agent = agent_of(current_app)  # the same round as the background agent and the UI button
+    snap = agent.sync_now()
+    return jsonify({"summary": snap["last_summary"], "status": {**_state().registry.sync_status(), "agent": snap}})
 
 
 @bp.get("/sync/status")
 @require_token
 def sync_status() -> Any:
-    return jsonify(_state().registry.sync_status())
+    from .agent import agent_of
+
+    return jsonify({**_state().registry.sync_status(), "agent": agent_of(current_app).snapshot()})
 
 
 def init_app(app: Flask) -> None:

@@ -122,6 +122,9 @@ def serve(data_dir: Path, host: str, port: int, threads: int) -> None:
         _fail(exc)
         return
     app = create_app({"NODE": node})
+    from .agent import agent_of
+
+    agent_of(app).start()  # background push + pull every FIELD_NODE_SYNC_INTERVAL seconds (0: off)
     click.echo(
         f"field node {'unlocked' if not node.locked else 'locked until an operator logs in'}; "
         f"listening on http://{host}:{port}/",
@@ -212,3 +215,8 @@ def sync(data_dir: Path) -> None:
         _fail(exc)
         return
     click.echo(summary.describe())
+
+
+from .bundles import bundle_group  # noqa: E402  (file bundles: issue 5)
+
+main.add_command(bundle_group)

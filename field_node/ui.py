@@ -23,7 +23,6 @@ from .errors import (
     ValidationFailed,
 )
 from .i18n import LANGUAGES, current_lang
-from .sync_client import HubClient, sync_once
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static/node")
 
@@ -138,14 +137,15 @@ def home() -> str:
 @bp.post("/sync")
 @login_required
 def sync_now() -> Response:
-    node = _state().node
+    from .agent import agent_of, error_text
+
     try:
-        summary = sync_once(node, HubClient(node.hub_url, timeout=current_app.config["HUB_TIMEOUT_S"]))
+        summary = agent_of(current_app).sync_now()["last_summary"]
     except SyncFailedError as exc:
-        flash(_("Sync failed: %(msg)s", msg=exc.message), "error")
+        flash(_("Sync failed: %(msg)s", msg=error_text(exc, current_lang())), "error")
     else:
         flash(
-            _("Sync finished: %(sent)s sent, %(got)s received", sent=summary.changes_acked, got=summary.pulled),
+            _("Sync finished: %(sent)s sent, %(got)s received", sent=summary["changes_acked"], got=summary["pulled"]),
             "ok",
         )
     return redirect(url_for("ui.home"))

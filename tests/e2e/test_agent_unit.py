@@ -234,3 +234,23 @@ def test_scheduler_runs_rounds_in_the_background() -> None:
     calls = sync.calls
     time.sleep(0.15)
     assert sync.calls == calls, "stop() must end the background job"
+
+
+def test_a_locked_store_is_loaded_after_unlock_and_not_overwritten() -> None:
+    class Lockable(MemoryStateStore):
+        locked = True
+
+        def load(self) -> dict[str, Any] | None:
+            if self.locked:
+                raise RuntimeError("locked")
+            return super().load()
+
+    store = Lockable(AgentStatus(rounds=7, last_success_at="2026-11-24T10:00:00Z").to_json())
+    clock = FakeClock()
+    sync = FakeSync()
+    agent = SyncAgent(sync, store, interval_s=60, clock=clock, ready=lambda: not store.locked)
+    assert agent.tick() is False and sync.calls == 0  # locked: no attempt, no failure counted
+    assert agent.status.consecutive_failures == 0
+    store.locked = False
+    assert agent.tick() is True
+    assert agent.status.rounds == 8  # continued from the persisted status
