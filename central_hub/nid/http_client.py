@@ -133,7 +133,7 @@ class HttpNidVerifier:
         last: NidTransientError | None = None
         for attempt in range(self.config.max_attempts):
             try:
-                return self._attempt(request)
+                return self.attempt_once(request)
             except NidTransientError as exc:
                 last = exc
                 if isinstance(exc, CircuitOpenError) or attempt + 1 >= self.config.max_attempts:
@@ -154,7 +154,8 @@ class HttpNidVerifier:
         log.warning("NID %s: giving up this call: %s", mask_nid(request.nid), last.code)
         return VerificationFailed(retryable=True, reason=last.message, code=last.code, retry_after=last.retry_after)
 
-    def _attempt(self, request: NidRequest) -> NidResult:
+    def attempt_once(self, request: NidRequest) -> NidResult:
+        """One call through the breaker and rate limit, no retries: a verdict, or a ``NidServiceError``."""
         if not self.breaker.allow():
             self._stats.add("circuit_rejections")
             raise CircuitOpenError("circuit open: the NID service failed repeatedly; waiting before probing",

@@ -202,5 +202,7 @@ def names_match(a: str, b: str) -> bool:
             remaining.pop(hit)
         else:
             return True
-    # "Abdulkarim" vs "Abdul Karim": compare the joined skeletons in written order
+        return False
+    # "Abdulkarim" vs "Abdul Karim": different token counts, so compare the joined skeletons in written
+    # order (only then: joining hides a token's final "a", which must keep Rahim and Rahima apart)
     return phonetic_key("".join(ta)) == phonetic_key("".join(tb))
