@@ -174,7 +174,6 @@ def conflicts() -> Any:
     return render_template(
         "conflicts.html", items=items, labels=labels, more=more, filters=request.args, errors=errors,
         entities=sorted(ENTITIES), union_label=staff_api.union_label, show=show, union_choices=union_choices,
-        logout_form=LogoutForm(),
         next_url=url_for("web.conflicts", **{**request.args.to_dict(), "after": items[-1].id}) if more else None,
     )
 
@@ -218,7 +217,6 @@ def conflict(conflict_id: str) -> Any:
         "conflict.html", c=found, form=form, errors=errors, show=show,
         node_label=hub().store.node_labels([found.node_id]).get(found.node_id, found.node_id),
         place=(division, district, upazila, union), can_resolve=g.staff.can("conflicts.resolve"),
-        logout_form=LogoutForm(),
     ), (400 if errors else 200)
 
 
@@ -228,14 +226,14 @@ def access_log() -> Any:
     before = request.args.get("before", type=int)
     actor = (request.args.get("actor") or "").strip() or None
     rows = hub().store.access_page(before_id=before, actor=actor, limit=101)
-    return render_template("access_log.html", rows=rows[:100], more=len(rows) > 100, actor=actor or "",
-                           logout_form=LogoutForm())
+    return render_template("access_log.html", rows=rows[:100], more=len(rows) > 100, actor=actor or "")
 
 
 def init_app(app: Flask) -> None:
     @app.context_processor
     def _staff() -> dict[str, Any]:
-        return {"staff": getattr(g, "staff", None)}
+        staff = getattr(g, "staff", None)
+        return {"staff": staff, "logout_form": LogoutForm() if staff is not None else None}
 
     @app.errorhandler(403)
     def _forbidden(_exc: Any) -> Any:

@@ -41,6 +41,7 @@ class Model:
     auto_link: float
     review: float
     person_support: float
+    household_cap: float
     tf_min_registry: int
     tf_min_district: int
     tf_cap: float
@@ -71,7 +72,7 @@ class Model:
             return cls(
                 version=str(d["model_version"]), prior=float(d["prior"]), weights=weights,
                 u_exact_name=u_exact_name, auto_link=float(th["auto_link"]), review=float(th["review"]),
-                person_support=float(th["person_support"]),
+                person_support=float(th["person_support"]), household_cap=float(th.get("household_cap", 10.0)),
                 tf_min_registry=int(tf.get("min_registry", 5000)), tf_min_district=int(tf.get("min_district", 500)),
                 tf_cap=float(tf.get("cap_bits", 6.0)), raw=dict(d),
             )
@@ -290,18 +291,27 @@ class Matcher:
         self._person = [i for i, c in enumerate(COMPARISONS) if c.role == "person"]
         self._house = [i for i, c in enumerate(COMPARISONS) if c.role == "household"]
 
-    # exact tier: identifiers that name one person, each backed by a second, person-specific agreement
-    def _exact(self, a: Features, b: Features, g: list[int]) -> str | None:
-        name_ok = g[0] in (1, 2, 3, 4)  # exact / subset / similar / partial
-        dob_ok = g[1] in (1, 2, 3, 4)
-        sex_ok = g[4] != 2
-        if g[2] == 1 and sex_ok and (name_ok or g[1] in (1, 2)):
+    # exact tier: identifiers that name one person, each backed by a second, person-specific agreement and
+    # contradicted by no other identifier
+    def _exact(self, g: list[int]) -> str | None:
+        name_strong = g[0] in (1, 2, 3)  # exact / subset / similar
+        name_any = g[0] in (1, 2, 3, 4)
+        dob_close = g[1] in (1, 2, 3)  # exact / exact on 1 January / near
+        no_conflict = g[4] != 2 and g[2] != 3 and g[3] != 3  # sex, NID, BRN do not disagree
+        if not no_conflict:
+            return None
+        if g[2] == 1 and (name_any or dob_close):
             return "nid"
-        if g[3] == 1 and sex_ok and (name_ok or g[1] in (1, 2)):
+        if g[3] == 1 and (name_any or dob_close):
             return "brn"
-        if g[9] == 1 and sex_ok and g[0] in (1, 2, 3) and dob_ok:
+        if g[9] == 1 and name_strong and dob_close:
             return "account+name"
         return None
+
+    def _person_supported(self, g: list[int], person: float) -> bool:
+        """Own-name agreement or an own identifier must be there; date of birth alone is shared by twins."""
+        own = g[0] in (1, 2, 3) or g[2] in (1, 2) or g[3] in (1, 2)
+        return own and person >= self.model.person_support
 
     def score(self, a: Features, b: Features) -> Candidate:
         g = [gamma(c, a, b) for c in COMPARISONS]
@@ -312,13 +322,17 @@ class Matcher:
             tf_adj = self._tf_adjustment(a.name_key, a.district_id)
             person += tf_adj
         house = sum(w[i][g[i]] for i in self._house)
-        # Household evidence may only add to what person evidence already supports.
-        house_used = house if person >= self.model.person_support else min(house, 0.0)
+        # Household evidence may only add to what person evidence already supports, and only so much:
+        # siblings and twins share all of it.
+        if self._person_supported(g, person):
+            house_used = min(house, self.model.household_cap)
+        else:
+            house_used = min(house, 0.0)
         total = self._prior_w + person + house_used
         evidence: dict[str, Any] = {c.name: c.levels[g[i]].label for i, c in enumerate(COMPARISONS)}
         evidence.update(person_weight=round(person, 2), household_weight=round(house, 2),
                         household_used=round(house_used, 2), tf_adjustment=round(tf_adj, 2))
-        rule = self._exact(a, b, g)
+        rule = self._exact(g)
         if rule:
             evidence["tier"] = "exact"
             evidence["rule"] = rule

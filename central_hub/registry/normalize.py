@@ -21,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-NORMALISATION_VERSION = "2026.11-1"
+NORMALISATION_VERSION = "2026.11-2"
 
 _BN_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
 
@@ -34,7 +34,9 @@ _HONORIFIC_MALE_BN = {"মো", "মোহাম্মদ", "মুহাম্�
 _HONORIFIC_FEMALE_BN = {"মোছা", "মোসা", "মোসাম্মৎ", "মোছাম্মৎ", "মোসাম্মত", "শ্রীমতী", "শ্রীমতি", "মিসেস"}
 
 # Phonetic keys of tokens that carry no identity (computed once below from their Latin spellings).
-_WEAK_SPELLINGS = ["begum", "khatun", "khatoon", "akter", "akhter", "aktar", "akhtar", "bibi", "nesa", "nessa"]
+_WEAK_SPELLINGS = ["begum", "khatun", "khatoon", "akter", "akhter", "aktar", "akhtar", "bibi", "nesa", "nessa",
+                   # Hindu middle names carried by most men (Kumar, Chandra) or women (Rani, Bala)
+                   "kumar", "chandra", "rani", "bala"]
 
 _PUNCT = re.compile(r"[\s.,:;'\"`()\[\]{}/\\\-_ঃ।]+")
 

@@ -21,7 +21,7 @@ from typing import Any
 from central_hub.registry.features import COMPARISONS, FEATURES_VERSION, prepare, splink_settings
 from central_hub.registry.normalize import NORMALISATION_VERSION
 
-DEFAULT_THRESHOLDS = {"auto_link": 12.0, "review": 0.0, "person_support": 4.0}
+DEFAULT_THRESHOLDS = {"auto_link": 12.0, "review": 0.0, "person_support": 4.0, "household_cap": 10.0}
 TERM_FREQUENCY = {"min_registry": 5000, "min_district": 500, "cap_bits": 6.0}
 
 
@@ -57,9 +57,10 @@ def train_splink(records: list[dict[str, Any]], seed: int = 1, max_pairs: float 
             if lv.null:
                 levels.append({"label": lv.label, "m": None, "u": None})
                 continue
-            # A level never seen among matches (or non-matches) gets a small floor rather than log(0).
-            m = sl.get("m_probability") or 1e-6
-            u = sl.get("u_probability") or 1e-7
+            # A level never seen among matches (or non-matches) gets a floor rather than log(0); one seen
+            # in neither carries no evidence.
+            m_raw, u_raw = sl.get("m_probability") or 0.0, sl.get("u_probability") or 0.0
+            m, u = (1.0, 1.0) if not m_raw and not u_raw else (max(m_raw, 1e-4), max(u_raw, 1e-6))
             levels.append({"label": lv.label, "m": m, "u": u})
         comparisons.append({"name": comp.name, "role": comp.role, "levels": levels})
     return {
@@ -87,8 +88,7 @@ def calibrate(model: dict[str, Any], records: list[dict[str, Any]], precision: f
     from central_hub.registry.matcher import AUTO, Matcher, MemoryIndex, Model
 
     probe = dict(model)
-    probe["thresholds"] = {"auto_link": 1e9, "review": -1e9,
-                           "person_support": model["thresholds"]["person_support"]}
+    probe["thresholds"] = {**model["thresholds"], "auto_link": 1e9, "review": -1e9}
     m = Matcher(MemoryIndex(), Model.from_dict(probe))
     truth = {r["record_id"]: r["true_person_id"] for r in records}
     scored: list[tuple[float, bool]] = []
@@ -116,8 +116,7 @@ def calibrate(model: dict[str, Any], records: list[dict[str, Any]], precision: f
             review = s
             break
     _ = AUTO
-    return {"auto_link": round(auto, 2), "review": round(min(review, auto), 2),
-            "person_support": model["thresholds"]["person_support"]}
+    return {**model["thresholds"], "auto_link": round(auto, 2), "review": round(min(review, auto), 2)}
 
 
 def build(train_count: int = 30000, calib_count: int = 30000, seed: int = 11) -> dict[str, Any]:
