@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from .model import Change, ChangeResult, Conflict, LogEntry, RecordState
-from .store import LocalRecord, NodeRecord, PendingBatch, StoredBatch
+from .store import FieldMeta, LocalRecord, NodeRecord, PendingBatch, StoredBatch
 
 CrashHook = Callable[[str], None]  # called with "before_commit" / "after_commit"; may raise
 
@@ -61,6 +61,25 @@ class _Journaled:
         n = len(seq)
         self._undo.append(lambda: seq.__delitem__(slice(n, None)))
         seq.extend(items)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copy_value(value: Any) -> Any:
+    return value if isinstance(value, _SCALARS) else copy.deepcopy(value)
+
+
+def _copy_local(rec: LocalRecord) -> LocalRecord:
+    """As isolated as ``copy.deepcopy`` (callers mutate what they get), but without its generic
+    machinery, which dominated the simulation's run time: only non-scalar values are deep-copied."""
+    return LocalRecord(
+        rec.entity,
+        rec.entity_id,
+        rec.scope,
+        {k: _copy_value(v) for k, v in rec.values.items()},
+        {k: FieldMeta(m.base_rev, _copy_value(m.shadow_value), m.shadow_rev, m.pending) for k, m in rec.meta.items()},
+    )
 
 
 class MemoryHubStore(_Journaled):
@@ -146,10 +165,10 @@ class MemoryReplicaStore(_Journaled):
 
     def get_local(self, entity: str, entity_id: str) -> LocalRecord | None:
         rec = self.records.get((entity, entity_id))
-        return copy.deepcopy(rec) if rec is not None else None
+        return _copy_local(rec) if rec is not None else None
 
     def put_local(self, record: LocalRecord) -> None:
-        self._set(self.records, (record.entity, record.entity_id), copy.deepcopy(record))
+        self._set(self.records, (record.entity, record.entity_id), _copy_local(record))
 
     def last_seq(self) -> int:
         return self.outbox_changes[-1].node_seq if self.outbox_changes else 0

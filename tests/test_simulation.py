@@ -169,3 +169,26 @@ def test_simulation_module_reexports_default_memory_stores() -> None:
     assert isinstance(sim.hub_store, MemoryHubStore)
     assert all(isinstance(n.store, MemoryReplicaStore) for n in sim.nodes)
     assert sim.nodes[-1].scopes == ("1", "2", "3", "4")  # the upazila node sees every union
+
+
+def test_memory_replica_store_copies_stay_isolated_after_the_cheap_copy() -> None:
+    """The store's records must not share mutable state with what callers get or give (the cheap copy
+    that replaced ``copy.deepcopy`` for speed must keep that)."""
+    from sync_protocol.store import FieldMeta, LocalRecord
+
+    store = MemoryReplicaStore()
+    flags = ["dup-1"]
+    rec = LocalRecord("person", "p1", "1", {"name": "x", "flags": flags}, {"flags": FieldMeta(3, ["a"], 3, 0)})
+    with store.transaction():
+        store.put_local(rec)
+    flags.append("given-after-put")
+    rec.meta["flags"].pending = 9
+    got = store.get_local("person", "p1")
+    assert got is not None and got.values == {"name": "x", "flags": ["dup-1"]}
+    got.values["flags"].append("mutated-copy")
+    got.meta["flags"].shadow_value.append("b")
+    got.meta["flags"].base_rev = 99
+    again = store.get_local("person", "p1")
+    assert again is not None
+    assert again.values["flags"] == ["dup-1"]
+    assert again.meta["flags"] == FieldMeta(3, ["a"], 3, 0)
