@@ -149,3 +149,7 @@ def revoke_node(db: str, node_id: str) -> None:
 from field_node.bundles import hub_import_command  # noqa: E402  (file bundles: issue 5)
 
 main.add_command(hub_import_command)
+
+from central_hub.nid.cli import nid_simulator_command  # noqa: E402  (NID verification: issue 6)
+
+main.add_command(nid_simulator_command)
