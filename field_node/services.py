@@ -21,7 +21,8 @@ PAGE = 50
 
 
 def _utc_iso() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    # Milliseconds: events of one grievance are ordered by this time first, then by id.
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def derive_grievance_state(status: str | None, tier: str | None, events: list[dict[str, Any]]) -> tuple[str, str]:
@@ -325,9 +326,14 @@ class Registry:
 
     def add_grievance_event(self, gid: str, data: Mapping[str, Any], *, actor: str, lang: str = "en") -> dict[str, Any]:
         database, _, _ = self.node.require()
-        grievance = self._current("grievance", gid)
+        grievance = self.get_grievance(gid)
         payload = {k: val for k, val in data.items() if k in ("type", "note", "tier")}
-        payload.update(grievance_id=gid, actor=actor, occurred_at=_utc_iso())
+        when = _utc_iso()
+        latest = max((str(e.get("occurred_at") or "") for e in grievance["events"]), default="")
+        if when <= latest:  # same millisecond, or a clock that went back: keep this node's events in order
+            last = dt.datetime.fromisoformat(latest.replace("Z", "+00:00")) + dt.timedelta(milliseconds=1)
+            when = last.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        payload.update(grievance_id=gid, actor=actor, occurred_at=when)
         values, errors = self._clean("grievance_event", payload, None, lang)
         if errors:
             raise ValidationFailed(errors)

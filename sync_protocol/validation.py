@@ -172,14 +172,17 @@ def programmes() -> dict[str, dict[str, str]]:
 
 
 class _Text(fields.String):
-    def __init__(self, max_len: int = 200, **kw: Any) -> None:
+    def __init__(self, max_len: int = 200, *, ascii: bool = False, **kw: Any) -> None:
         super().__init__(allow_none=True, **kw)
         self.max_len = max_len
+        self.ascii = ascii  # codes and numbers typed with Bangla digits are stored with ASCII digits
         self.error_messages["invalid"] = MSG_INVALID
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kw: Any) -> Any:
         out = super()._deserialize(value, attr, data, **kw)
         out = " ".join(str(out).split())
+        if self.ascii:
+            out = ascii_digits(out)
         if len(out) > self.max_len:
             raise ValidationError(MSG_TOO_LONG)
         return out or None
@@ -335,7 +338,7 @@ def _opt(field: fields.Field) -> fields.Field:
 
 class HouseholdSchema(Schema):
     union_id = _opt(_Union())
-    ward = _opt(_Text(20))
+    ward = _opt(_Text(20, ascii=True))
     village = _opt(_Text(100))
     address = _opt(_Text(300))
     head_person_id = _opt(_Id())
@@ -373,12 +376,12 @@ class EnrolmentSchema(Schema):
     applied_on = _opt(_Date())
     status_changed_on = _opt(_Date())
     payment_channel = _opt(_Choice(PAYMENT_CHANNELS))
-    account_number = _opt(_Text(40))
+    account_number = _opt(_Text(40, ascii=True))
     benefit_amount_bdt = _opt(_Number(integer=True))
 
 
 class GrievanceSchema(Schema):
-    tracking_number = _opt(_Text(64))
+    tracking_number = _opt(_Text(64, ascii=True))
     complainant_person_id = _opt(_Id())
     complainant_name = _opt(_Text(150))
     complainant_mobile = _opt(_Mobile())
