@@ -12,7 +12,6 @@ siblings and twins and may only add to a score that person evidence already supp
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -181,8 +180,12 @@ COMPARISONS: tuple[Comparison, ...] = (
               "l.dob_year = r.dob_year AND (substr(l.dob, 6, 5) = '01-01' OR substr(r.dob, 6, 5) = '01-01' OR "
               "(substr(l.dob, 6, 2) = substr(r.dob, 9, 2) AND substr(l.dob, 9, 2) = substr(r.dob, 6, 2)))",
               _dob_near),
-        Level("within_2y", "abs(l.dob_year - r.dob_year) <= 2",
-              lambda a, b: abs((a.dob_year or 0) - (b.dob_year or 0)) <= 2),
+        # Only an estimated date (heaped on 1 January) may drift by years; a precise one that differs by
+        # months is another person (a sibling) more often than an error.
+        Level("estimated_2y",
+              "abs(l.dob_year - r.dob_year) <= 2 AND (substr(l.dob, 6, 5) = '01-01' OR substr(r.dob, 6, 5) = '01-01')",
+              lambda a, b: abs((a.dob_year or 0) - (b.dob_year or 0)) <= 2
+              and ((a.dob is not None and a.dob[5:] == "01-01") or (b.dob is not None and b.dob[5:] == "01-01"))),
         Level("else", "ELSE", lambda a, b: True),
     )),
     Comparison("nid", "person", (
@@ -291,4 +294,4 @@ BLOCKING_RULES_SQL: list[dict[str, str]] = [
     {"blocking_rule": "l.mobile = r.mobile", "sql_dialect": "duckdb"},
 ]
 
-FEATURES_VERSION = f"{NORMALISATION_VERSION}/f1"
+FEATURES_VERSION = f"{NORMALISATION_VERSION}/f2"

@@ -228,10 +228,14 @@ class Generator:
         mother_age = (self.today - wife_dob).days // 365
         n_children = rng.choice([0, 1, 2, 2, 3, 3, 4]) if mother_age > 20 else 0
         twin_dob: tuple[date, bool] | None = None
+        used_given: set[str] = {head_name.parts[0][1]}
         for i in range(n_children):
             sex = rng.choice(["male", "female"])
             cdob, cest = self._dob(0, max(0, min(mother_age - 18, 40)))
             name = self._name(sex, hindu)
+            while name.parts[0][1] in used_given:  # parents do not give two children one name
+                name = self._name(sex, hindu)
+            used_given.add(name.parts[0][1])
             if i == 0 and sex == "male" and not widow_head and rng.random() < 0.04:
                 name = Name(head_name.honorific, list(head_name.parts))  # a son named after his father
             child = (self.today - cdob).days < 18 * 365
@@ -246,8 +250,9 @@ class Generator:
                 twin_dob = (cdob, cest)
                 twin_sex = rng.choice(["male", "female"])
                 tname = self._name(twin_sex, hindu)
-                while tname.parts[0] == name.parts[0]:
+                while tname.parts[0][1] in used_given:
                     tname = self._name(twin_sex, hindu)
+                used_given.add(tname.parts[0][1])
                 t = person(twin_sex, twin_dob[0], twin_dob[1], tname, head_name, wife_name, None, "single",
                            child=child)
                 p.twin_group = t.twin_group = hid

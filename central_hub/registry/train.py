@@ -83,7 +83,7 @@ def _splink_version() -> str:
 
 
 def calibrate(model: dict[str, Any], records: list[dict[str, Any]], precision: float = 0.998,
-              review_recall: float = 0.995) -> dict[str, float]:
+              review_recall: float = 0.99) -> dict[str, float]:
     """Pick thresholds from the scores the matcher gives to candidate pairs of a labelled set."""
     from central_hub.registry.matcher import AUTO, Matcher, MemoryIndex, Model
 
