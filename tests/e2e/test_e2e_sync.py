@@ -15,7 +15,7 @@ from field_node.node import Node
 from field_node.sync_client import HubClient
 from sync_protocol import wire
 
-from .harness import ApiError, HubProc, NodeProc, stop_all
+from .harness import ApiError, HubProc, NodeProc, run_cli, stop_all
 
 pytestmark = pytest.mark.e2e
 
@@ -74,7 +74,7 @@ def test_a_token_works_once(world: dict[str, Any], tmp_path: Path) -> None:
     first = NodeProc("first", tmp_path, GUNAIGHOR, hub.url).init()
     assert "scopes: 2" in first.enroll(token)
     second = NodeProc("second", tmp_path, GUNAIGHOR, hub.url).init()
-    with pytest.raises(RuntimeError, match="invalid_token|token"):
+    with pytest.raises(RuntimeError, match="token"):
         second.enroll(token)
 
 
@@ -197,8 +197,6 @@ def test_bundles_between_processes(world: dict[str, Any], tmp_path: Path) -> Non
         forged[-3] ^= 0x01
         tampered.write_bytes(wire.encode_bundle([bytes(forged)]))
         with pytest.raises(RuntimeError, match="bad_signature"):
-            from .harness import run_cli
-
             run_cli(["central-hub", "bundle-import", "--db", hub.db_url, str(tampered)])
 
         # Store and forward: the upazila node keeps it, its next sync hands it to the hub.
@@ -214,8 +212,6 @@ def test_bundles_between_processes(world: dict[str, Any], tmp_path: Path) -> Non
         assert upazila.sync()["summary"]["bundle_batches_forwarded"] == 0  # forwarded once only
 
         # The same bundle at the hub directly changes nothing; the origin's online sync learns the results.
-        from .harness import run_cli
-
         out = run_cli(["central-hub", "bundle-import", "--db", hub.db_url, str(bundle)])
         assert "0 applied" in out and "6 already known" in out
         summary = gunaighor.sync()["summary"]
