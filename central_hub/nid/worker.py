@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -109,38 +109,58 @@ class VerificationWorker:
             report.claimed = len(claims)
             futures = {self._pool.submit(self._ask, claim): claim for claim in claims}
             for future in as_completed(futures):
-                claim = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # a verifier bug must not lose the rest of the batch
-                    log.exception("verifier raised for person %s", claim.subject.person_id)
-                    outcome = self._failure(claim, VerificationFailed(True, f"verifier raised {type(exc).__name__}"))
-                state = self.store.record(claim, outcome, self._now())
-                if state is None:
-                    report.stale += 1
-                    continue
-                report.add(state.status.value)
-                if self._on_result is not None:
-                    try:
-                        self._on_result(state)
-                    except Exception:
-                        log.exception("publishing the NID result of person %s failed", state.person_id)
+                self._finish(futures[future], future, report)
             return report
         finally:
             self._run_lock.release()
 
-    def run_until_idle(self, max_batches: int = 1000) -> BatchReport:
-        """Run batches until nothing is due now (retries scheduled for later stay queued)."""
-        total = BatchReport()
-        for _ in range(max_batches):
-            report = self.run_once()
-            if report.claimed == 0:
-                break
-            total.claimed += report.claimed
-            total.stale += report.stale
-            for status, count in report.recorded.items():
-                total.recorded[status] = total.recorded.get(status, 0) + count
-        return total
+    def run_until_idle(self, max_items: int = 100_000) -> BatchReport:
+        """Verify until nothing is due now (retries scheduled for later stay queued).
+
+        A sliding window rather than batch after batch: whenever the pool starts to idle it claims more,
+        so one slow answer (a 429 waiting out its Retry-After) does not hold up the next batch.
+        """
+        report = BatchReport()
+        if not self._run_lock.acquire(blocking=False):
+            return report
+        try:
+            in_flight: dict[Future[Outcome], Claim] = {}
+            drained = False
+            while True:
+                if not drained and len(in_flight) <= self.max_workers and report.claimed < max_items:
+                    room = min(self.batch_size - len(in_flight), max_items - report.claimed)
+                    claims = self.store.claim(room, self._now(), self.lease)
+                    drained = not claims
+                    report.claimed += len(claims)
+                    for claim in claims:
+                        in_flight[self._pool.submit(self._ask, claim)] = claim
+                if not in_flight:
+                    return report
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._finish(in_flight.pop(future), future, report)
+                if drained and not in_flight:
+                    drained = False  # look once more: answers recorded meanwhile may have made more due
+                    continue
+        finally:
+            self._run_lock.release()
+
+    def _finish(self, claim: Claim, future: Future[Outcome], report: BatchReport) -> None:
+        try:
+            outcome = future.result()
+        except Exception as exc:  # a verifier bug must not lose the rest of the batch
+            log.exception("verifier raised for person %s", claim.subject.person_id)
+            outcome = self._failure(claim, VerificationFailed(True, f"verifier raised {type(exc).__name__}"))
+        state = self.store.record(claim, outcome, self._now())
+        if state is None:
+            report.stale += 1
+            return
+        report.add(state.status.value)
+        if self._on_result is not None:
+            try:
+                self._on_result(state)
+            except Exception:
+                log.exception("publishing the NID result of person %s failed", state.person_id)
 
     def _ask(self, claim: Claim) -> Outcome:
         try:

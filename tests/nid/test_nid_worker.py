@@ -232,3 +232,29 @@ def test_the_scheduler_job_runs_the_worker(population: list[PopulationRecord]) -
 def test_max_workers_must_be_positive() -> None:
     with pytest.raises(ValueError):
         VerificationWorker(InMemoryVerificationStore(), InMemoryNidVerifier([]), max_workers=0)
+
+
+def test_one_slow_answer_does_not_hold_up_the_rest(population: list[PopulationRecord]) -> None:
+    store = InMemoryVerificationStore()
+    inner = InMemoryNidVerifier(population)
+    for i, record in enumerate(population[:30]):
+        store.enqueue(subject_of(record, f"p{i:02d}"), T0)
+    others_done = threading.Event()
+    slow_nid = population[0].nid
+    waited: list[bool] = []
+
+    class OneSlow:
+        def verify(self, request: NidRequest) -> NidResult:
+            if request.nid == slow_nid:
+                # a 429 waiting out its Retry-After: it may only finish once everyone else has
+                waited.append(others_done.wait(timeout=5))
+            return inner.verify(request)
+
+    def watch(state: VerificationState) -> None:
+        if store.counts()["verified"] >= 29:
+            others_done.set()
+
+    with VerificationWorker(store, OneSlow(), max_workers=3, batch_size=6, now=lambda: T0, on_result=watch) as worker:
+        report = worker.run_until_idle()
+    assert waited == [True]  # the other 29 went through the remaining threads meanwhile (no batch barrier)
+    assert report.recorded == {"verified": 30}
