@@ -31,7 +31,9 @@ def init_app(app: Flask) -> None:
             return response
         from .app import hub
 
-        outcome = getattr(g, "hub_outcome", None) or ("ok" if response.status_code < 400 else f"http_{response.status_code}")
+        outcome = getattr(g, "hub_outcome", None) or (
+            "ok" if response.status_code < 400 else f"http_{response.status_code}"
+        )
         row = {
             "at": iso(utc_now()),
             "actor": getattr(g, "hub_actor", "anonymous"),

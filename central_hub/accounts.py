@@ -80,8 +80,9 @@ def check_scope(level: str, scope_id: str | None) -> None:
         raise InvalidRequestError("unknown place", {"scope": [f"no {level} with id {scope_id!r}"]})
 
 
-def add_staff(store: SqlHubStore, username: str, password: str, role: str, scope_level: str = "all",
-              scope_id: str | None = None) -> Staff:
+def add_staff(
+    store: SqlHubStore, username: str, password: str, role: str, scope_level: str = "all", scope_id: str | None = None
+) -> Staff:
     errors: dict[str, list[str]] = {}
     if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
         errors["username"] = ["use 1-64 letters, digits, '.' or '_'"]
@@ -92,8 +93,13 @@ def add_staff(store: SqlHubStore, username: str, password: str, role: str, scope
     if errors:
         raise InvalidRequestError("invalid staff account", errors)
     check_scope(scope_level, scope_id)
-    record = StaffRecord(username, generate_password_hash(password, method=PASSWORD_METHOD), role, scope_level,
-                         None if scope_level == "all" else str(scope_id))
+    record = StaffRecord(
+        username,
+        generate_password_hash(password, method=PASSWORD_METHOD),
+        role,
+        scope_level,
+        None if scope_level == "all" else str(scope_id),
+    )
     store.put_staff(record)
     return Staff(record.username, record.role, record.scope_level, record.scope_id)
 

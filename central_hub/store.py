@@ -408,8 +408,9 @@ class SqlHubStore:
 
     # ---- nodes and enrolment ------------------------------------------------------------------------
 
-    def add_token(self, token: str, scopes: frozenset[str], union_id: str | None, upazila_id: str | None,
-                  expires_at: str) -> None:
+    def add_token(
+        self, token: str, scopes: frozenset[str], union_id: str | None, upazila_id: str | None, expires_at: str
+    ) -> None:
         with self.transaction():
             self._writer().execute(
                 insert(t.enrolment_tokens).values(
@@ -429,8 +430,9 @@ class SqlHubStore:
             ).first()
         if row is None:
             return None
-        return EnrolmentToken(frozenset(json.loads(row.scopes)), row.union_id, row.upazila_id, row.expires_at,
-                              row.used_at)
+        return EnrolmentToken(
+            frozenset(json.loads(row.scopes)), row.union_id, row.upazila_id, row.expires_at, row.used_at
+        )
 
     def use_token(self, token: str, node_id: str) -> bool:
         """Mark a token used by ``node_id``; False if it was used (or vanished) meanwhile."""
@@ -463,9 +465,7 @@ class SqlHubStore:
 
     def set_node_revoked(self, node_id: str, revoked: bool = True) -> bool:
         with self.transaction():
-            res = self._writer().execute(
-                update(t.nodes).where(t.nodes.c.node_id == node_id).values(revoked=revoked)
-            )
+            res = self._writer().execute(update(t.nodes).where(t.nodes.c.node_id == node_id).values(revoked=revoked))
         return res.rowcount == 1
 
     def list_nodes(self) -> list[NodeInfo]:
@@ -522,8 +522,9 @@ class SqlHubStore:
     def list_staff(self) -> list[StaffRecord]:
         with self._conn() as conn:
             rows = conn.execute(select(t.staff).order_by(t.staff.c.username)).all()
-        return [StaffRecord(r.username, r.password_hash, r.role, r.scope_level, r.scope_id, bool(r.active))
-                for r in rows]
+        return [
+            StaffRecord(r.username, r.password_hash, r.role, r.scope_level, r.scope_id, bool(r.active)) for r in rows
+        ]
 
     def add_session(self, token: str, username: str, expires_at: str) -> None:
         with self.transaction():
@@ -551,9 +552,7 @@ class SqlHubStore:
     def login_failures_since(self, username: str, since: int) -> int:
         c = t.login_failures.c
         with self._conn() as conn:
-            return int(
-                conn.execute(select(func.count()).where(c.username == username, c.at >= since)).scalar() or 0
-            )
+            return int(conn.execute(select(func.count()).where(c.username == username, c.at >= since)).scalar() or 0)
 
     def clear_login_failures(self, username: str) -> None:
         with self.transaction():
@@ -567,7 +566,11 @@ class SqlHubStore:
             conn.execute(insert(t.access_log).values(**row))
 
     def access_page(
-        self, *, before_id: int | None = None, actor: str | None = None, path_prefix: str | None = None,
+        self,
+        *,
+        before_id: int | None = None,
+        actor: str | None = None,
+        path_prefix: str | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         c = t.access_log.c

@@ -110,7 +110,7 @@ def pull() -> Response:
         raise UnknownNodeError(f"node {node_id!r} is not enrolled at this hub; enrol it first")
     query = request.args.to_dict()
     max_age = current_app.config.get("HUB_PULL_MAX_AGE_S") or auth.DEFAULT_MAX_AGE_S
-    auth.verify_request(node.public_key, request.headers, "GET", "/sync/v1/pull", query, max_age_s=max_age)
+    auth.verify_request(node.public_key, dict(request.headers), "GET", "/sync/v1/pull", query, max_age_s=max_age)
     try:
         limit = int(query.get("limit", "500"))
         if not 1 <= limit <= 5000:
@@ -127,7 +127,9 @@ def init_app(app: Flask, csrf: CSRFProtect) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Any:
         if request.path.startswith("/sync/"):
-            return error_response("oversized_batch", {"code": "oversized_batch", "message": "request body too large"}, 413)
+            return error_response(
+                "oversized_batch", {"code": "oversized_batch", "message": "request body too large"}, 413
+            )
         set_outcome("too_large")
         return exc
 

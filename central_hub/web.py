@@ -44,8 +44,11 @@ class LogoutForm(FlaskForm):
 class ResolveForm(FlaskForm):
     choice = RadioField(
         _l("Decision"),
-        choices=[("hub", _l("Keep the hub value")), ("incoming", _l("Take the incoming value")),
-                 ("value", _l("Enter a value"))],
+        choices=[
+            ("hub", _l("Keep the hub value")),
+            ("incoming", _l("Take the incoming value")),
+            ("value", _l("Enter a value")),
+        ],
         validators=[DataRequired()],
     )
     value = StringField(_l("New value"), validators=[Optional(), Length(max=500)])
@@ -172,9 +175,19 @@ def conflicts() -> Any:
         key=lambda u: u[1],
     )
     return render_template(
-        "conflicts.html", items=items, labels=labels, more=more, filters=request.args, errors=errors,
-        entities=sorted(ENTITIES), union_label=staff_api.union_label, show=show, union_choices=union_choices,
-        next_url=url_for("web.conflicts", **{**request.args.to_dict(), "after": items[-1].id}) if more else None,
+        "conflicts.html",
+        items=items,
+        labels=labels,
+        more=more,
+        filters=request.args,
+        errors=errors,
+        entities=sorted(ENTITIES),
+        union_label=staff_api.union_label,
+        show=show,
+        union_choices=union_choices,
+        next_url=url_for("web.conflicts", **{**request.args.to_dict(), "after": items[-1].id})  # type: ignore[arg-type]
+        if more
+        else None,
     )
 
 
@@ -196,8 +209,9 @@ def conflict(conflict_id: str) -> Any:
                 value = None
                 if form.choice.data == "value":
                     value = parse_value(form.value.data or "", [found.hub_value, found.incoming_value])
-                staff_api.resolve_conflict(g.staff, conflict_id, form.choice.data, value, form.note.data or "",
-                                           form.choice.data == "value")
+                staff_api.resolve_conflict(
+                    g.staff, conflict_id, form.choice.data, value, form.note.data or "", form.choice.data == "value"
+                )
             except ValueError as exc:
                 errors.append(str(exc))
             except (HubError, SyncProtocolError) as exc:
@@ -214,9 +228,14 @@ def conflict(conflict_id: str) -> Any:
             errors.extend(m for msgs in form.errors.values() for m in msgs)
     division, district, upazila, union = geo.union_path(found.scope)
     return render_template(
-        "conflict.html", c=found, form=form, errors=errors, show=show,
+        "conflict.html",
+        c=found,
+        form=form,
+        errors=errors,
+        show=show,
         node_label=hub().store.node_labels([found.node_id]).get(found.node_id, found.node_id),
-        place=(division, district, upazila, union), can_resolve=g.staff.can("conflicts.resolve"),
+        place=(division, district, upazila, union),
+        can_resolve=g.staff.can("conflicts.resolve"),
     ), (400 if errors else 200)
 
 

@@ -65,8 +65,15 @@ class HubEnv:
         from central_hub.enrolment import issue_token
 
         issued = issue_token(self.store, union_id=union if upazila is None else None, upazila_id=upazila)
-        resp = self.client.post("/sync/v1/enroll", json={"token": issued.token, "node_id": node.node_id,
-                                                         "public_key": node.signer.public_b64, "label": node.label})
+        resp = self.client.post(
+            "/sync/v1/enroll",
+            json={
+                "token": issued.token,
+                "node_id": node.node_id,
+                "public_key": node.signer.public_b64,
+                "label": node.label,
+            },
+        )
         assert resp.status_code == 200, resp.json
         return dict(resp.json)
 

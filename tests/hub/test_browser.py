@@ -32,8 +32,9 @@ def live_hub(hub_env: HubEnv) -> Iterator[tuple[HubEnv, str]]:
 
 
 def _push(base: str, envelope: bytes) -> dict:
-    resp = requests.post(f"{base}/sync/v1/push", data=envelope, timeout=10,
-                         headers={"Content-Type": "application/octet-stream"})
+    resp = requests.post(
+        f"{base}/sync/v1/push", data=envelope, timeout=10, headers={"Content-Type": "application/octet-stream"}
+    )
     assert resp.status_code == 200, resp.text
     return dict(resp.json())
 

@@ -36,8 +36,11 @@ def test_init_token_and_staff(sqlite_url: str, db_url: str) -> None:
         assert issued is not None and issued.scopes == frozenset({"1"})
         bad = runner.invoke(main, ["enrollment-token", "--db", url, "--union", "999999"])
         assert bad.exit_code != 0 and "999999" in bad.output
-        staff = runner.invoke(main, ["add-staff", "--db", url, "--username", "rahima", "--role", "resolver",
-                                     "--scope", "district:1"], env={"HUB_STAFF_PASSWORD": "rahima-pass"})
+        staff = runner.invoke(
+            main,
+            ["add-staff", "--db", url, "--username", "rahima", "--role", "resolver", "--scope", "district:1"],
+            env={"HUB_STAFF_PASSWORD": "rahima-pass"},
+        )
         assert staff.exit_code == 0, staff.output
         assert store.get_staff("rahima").scope_id == "1"  # type: ignore[union-attr]
         assert runner.invoke(main, ["list-nodes", "--db", url]).exit_code == 0

@@ -34,12 +34,25 @@ def test_session_and_conflict_queue(hub_env: HubEnv) -> None:
     assert page.status_code == 200
     assert page.json["next"] is None
     [item] = page.json["items"]
-    for key in ("id", "entity", "entity_id", "field", "base_value", "hub_value", "incoming_value", "node_id",
-                "created_at", "status"):
+    for key in (
+        "id",
+        "entity",
+        "entity_id",
+        "field",
+        "base_value",
+        "hub_value",
+        "incoming_value",
+        "node_id",
+        "created_at",
+        "status",
+    ):
         assert key in item
     assert (item["id"], item["field"], item["status"]) == (cid, "mobile", "open")
     assert (item["base_value"], item["hub_value"], item["incoming_value"]) == (
-        person(1)["mobile"], "01811111111", "01922222222")
+        person(1)["mobile"],
+        "01811111111",
+        "01922222222",
+    )
     assert item["node_label"] == "Debidwar upazila office" and item["actor"] == "karim"
     assert hub_env.client.get("/api/v1/conflicts?entity=household", headers=auth).json["items"] == []
     assert hub_env.client.get("/api/v1/conflicts?union=2", headers=auth).json["items"] == []
@@ -56,8 +69,12 @@ def test_conflict_paging(hub_env: HubEnv) -> None:
     hub_env.enrol(b)
     ids = [uuid7() for _ in range(5)]
     hub_env.push(a.envelope([a.change(i, person(n)) for n, i in enumerate(ids)]))
-    hub_env.push(a.envelope([a.change(i, {"mobile": "01811111111"}, base={"mobile": n + 1}) for n, i in enumerate(ids)]))
-    hub_env.push(b.envelope([b.change(i, {"mobile": "01922222222"}, base={"mobile": n + 1}) for n, i in enumerate(ids)]))
+    hub_env.push(
+        a.envelope([a.change(i, {"mobile": "01811111111"}, base={"mobile": n + 1}) for n, i in enumerate(ids)])
+    )
+    hub_env.push(
+        b.envelope([b.change(i, {"mobile": "01922222222"}, base={"mobile": n + 1}) for n, i in enumerate(ids)])
+    )
     auth = hub_env.token("admin")
     got, url = [], "/api/v1/conflicts?limit=2"
     while url:
@@ -69,7 +86,7 @@ def test_conflict_paging(hub_env: HubEnv) -> None:
 
 
 def test_resolve_is_a_hub_change_that_nodes_pull(hub_env: HubEnv) -> None:
-    cid, a, b = make_conflict(hub_env)
+    cid, a, _b = make_conflict(hub_env)
     auth = hub_env.token("resolver")
     url = f"/api/v1/conflicts/{cid}/resolve"
     bad = hub_env.client.post(url, json={"choice": "value"}, headers=auth)
@@ -118,15 +135,19 @@ def test_roles_and_geographic_scope(hub_env: HubEnv) -> None:
 
 def test_login_throttling(hub_env: HubEnv) -> None:
     for _ in range(5):
-        assert hub_env.client.post("/api/v1/session", json={"username": "admin", "password": "wrong"}).status_code == 401
+        assert (
+            hub_env.client.post("/api/v1/session", json={"username": "admin", "password": "wrong"}).status_code == 401
+        )
     blocked = hub_env.client.post("/api/v1/session", json={"username": "admin", "password": PASSWORD})
     assert blocked.status_code == 429 and blocked.json["error"]["code"] == "too_many_attempts"
     # other accounts are unaffected
-    assert hub_env.client.post("/api/v1/session", json={"username": "resolver", "password": PASSWORD}).status_code == 200
+    assert (
+        hub_env.client.post("/api/v1/session", json={"username": "resolver", "password": PASSWORD}).status_code == 200
+    )
 
 
 def test_access_log_records_every_request_without_secrets(hub_env: HubEnv) -> None:
-    cid, a, _b = make_conflict(hub_env)
+    _cid, a, _b = make_conflict(hub_env)
     auth = hub_env.token("admin")
     hub_env.client.get("/api/v1/conflicts?status=open", headers=auth)
     hub_env.pull(a)
@@ -166,15 +187,18 @@ def test_forms_need_csrf(hub_env: HubEnv) -> None:
     assert hub_env.client.get("/conflicts").status_code == 302  # still not logged in
     login = hub_env.client.get("/login")
     csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login.text).group(1)  # type: ignore[union-attr]
-    assert hub_env.client.post("/login", data={"username": "admin", "password": PASSWORD,
-                                               "csrf_token": csrf}).status_code == 302
+    assert (
+        hub_env.client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf}).status_code
+        == 302
+    )
     forged = hub_env.client.post(f"/conflicts/{cid}", data={"choice": "hub", "note": "x"})
     assert forged.status_code == 400
     assert hub_env.store.get_conflict(cid).status == "open"  # type: ignore[union-attr]
     view = hub_env.client.get(f"/conflicts/{cid}")
     csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', view.text).group(1)  # type: ignore[union-attr]
-    ok = hub_env.client.post(f"/conflicts/{cid}", data={"choice": "value", "value": "01700000000", "note": "x",
-                                                        "csrf_token": csrf})
+    ok = hub_env.client.post(
+        f"/conflicts/{cid}", data={"choice": "value", "value": "01700000000", "note": "x", "csrf_token": csrf}
+    )
     assert ok.status_code == 302
     resolved = hub_env.store.get_conflict(cid)
     assert resolved.status == "resolved" and resolved.resolution["value"] == "01700000000"  # type: ignore[union-attr,index]

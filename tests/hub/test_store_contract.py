@@ -88,7 +88,9 @@ def test_records_and_person_view(sql_store: SqlHubStore) -> None:
 
 def test_log(sql_store: SqlHubStore) -> None:
     assert sql_store.last_hub_seq() == 0
-    entries = [LogEntry(i, "person", f"p{i}", str(i % 3), {"n": i, "bn": "নাম"}, "n1", i, 1000 + i) for i in range(1, 11)]
+    entries = [
+        LogEntry(i, "person", f"p{i}", str(i % 3), {"n": i, "bn": "নাম"}, "n1", i, 1000 + i) for i in range(1, 11)
+    ]
     entries.append(LogEntry(11, "person", "p1", "1", {"registry_id": "R1"}, "hub", None, 5))
     with sql_store.transaction():
         sql_store.append_log(entries)
@@ -96,14 +98,35 @@ def test_log(sql_store: SqlHubStore) -> None:
     assert sql_store.read_log(0, None, 100) == entries
     assert sql_store.read_log(3, None, 2) == entries[3:5]
     assert sql_store.read_log(0, frozenset({"1"}), 100) == [e for e in entries if e.scope == "1"]
-    assert sql_store.read_log(4, frozenset({"1", "2"}), 3) == [e for e in entries if e.scope in "12" and e.hub_seq > 4][:3]
+    assert (
+        sql_store.read_log(4, frozenset({"1", "2"}), 3) == [e for e in entries if e.scope in "12" and e.hub_seq > 4][:3]
+    )
     assert sql_store.read_log(0, frozenset(), 10) == []
     assert sql_store.log_entries([2, 11, 99]) == {2: entries[1], 11: entries[10]}
 
 
 def _conflict(cid: str, scope: str = "1", status: str = "open", entity: str = "person") -> Conflict:
-    return Conflict(cid, entity, "p1", scope, "mobile", "017", "018", "019", 1, 2, "n2", 3, "op", 7,
-                    f"2026-01-0{cid[-1]}T00:00:00Z", status, "n1", None, None)
+    return Conflict(
+        cid,
+        entity,
+        "p1",
+        scope,
+        "mobile",
+        "017",
+        "018",
+        "019",
+        1,
+        2,
+        "n2",
+        3,
+        "op",
+        7,
+        f"2026-01-0{cid[-1]}T00:00:00Z",
+        status,
+        "n1",
+        None,
+        None,
+    )
 
 
 def test_conflicts(sql_store: SqlHubStore) -> None:
@@ -154,8 +177,12 @@ def test_write_outside_transaction_is_refused(sql_store: SqlHubStore) -> None:
 
 def _engine(store: object) -> HubEngine:
     ids = (f"c{i:04d}" for i in itertools.count(1))
-    return HubEngine(store, clock=HybridLogicalClock(lambda: 1), new_id=lambda: next(ids),  # type: ignore[arg-type]
-                     now_iso=lambda: "2026-11-24T00:00:00Z")
+    return HubEngine(
+        store,
+        clock=HybridLogicalClock(lambda: 1),
+        new_id=lambda: next(ids),  # type: ignore[arg-type]
+        now_iso=lambda: "2026-11-24T00:00:00Z",
+    )
 
 
 def test_engine_through_the_store_matches_the_memory_store(sql_store: SqlHubStore) -> None:
@@ -177,16 +204,16 @@ def test_engine_through_the_store_matches_the_memory_store(sql_store: SqlHubStor
     assert [r["result"] for r in first["results"]] == ["applied"] * 5
     # node b edits p1 from base 0 concurrently with node a's second edit: conflict on mobile only
     both(a.envelope([a.change("p1", {"mobile": "01811111111"}, base={"mobile": 2})]))
-    second = both(b.envelope([b.change("p1", {"mobile": "01922222222", "occupation": "farmer"}, scope="1",
-                                       base={"mobile": 2})]))
+    second = both(
+        b.envelope([b.change("p1", {"mobile": "01922222222", "occupation": "farmer"}, scope="1", base={"mobile": 2})])
+    )
     result = second["results"][0]
     assert result["result"] == "conflict" and result["written"] == ["occupation"]
     # replay: identical answer, nothing changes
     envelope = b.envelope([b.change("h1", {"village": "Subil"}, entity="household")])
     assert both(envelope) == both(envelope)
     with pytest.raises(BatchReplayMismatchError):
-        eng_sql.push(b.envelope([b.change("h2", {"village": "X"}, entity="household")],
-                                batch_id=second["batch_id"]))
+        eng_sql.push(b.envelope([b.change("h2", {"village": "X"}, entity="household")], batch_id=second["batch_id"]))
     b.seq += 3
     with pytest.raises(SequenceGapError) as gap:
         eng_sql.push(b.envelope([b.change("h3", {"village": "Y"}, entity="household")]))
@@ -216,8 +243,10 @@ def test_writers_are_serialised(sql_store: SqlHubStore) -> None:
     for n in nodes:
         sql_store.add_node(n.record())
     engine = HubEngine(sql_store)
-    envelopes = {n.node_id: [n.envelope([n.change(f"{n.node_id}-p{k}-{j}", person(j)) for j in range(5)])
-                             for k in range(3)] for n in nodes}
+    envelopes = {
+        n.node_id: [n.envelope([n.change(f"{n.node_id}-p{k}-{j}", person(j)) for j in range(5)]) for k in range(3)]
+        for n in nodes
+    }
     errors: list[BaseException] = []
 
     def run(node_id: str) -> None:

@@ -91,9 +91,15 @@ def test_every_refusal_applies_nothing(hub_env: HubEnv) -> None:
     assert err["unions"] == ["2"]
     node.seq -= 1
 
-    err = _refused(hub_env, node.envelope([node.change("p1", {"mobile": "01812345678"}, base={"mobile": 1})],
-                                         batch_id=hub_env.store.list_nodes() and _first_batch_id(hub_env)),
-                   409, "batch_replay_mismatch")
+    err = _refused(
+        hub_env,
+        node.envelope(
+            [node.change("p1", {"mobile": "01812345678"}, base={"mobile": 1})],
+            batch_id=hub_env.store.list_nodes() and _first_batch_id(hub_env),
+        ),
+        409,
+        "batch_replay_mismatch",
+    )
     node.seq -= 1
 
     node.seq += 5
@@ -114,13 +120,20 @@ def test_every_refusal_applies_nothing(hub_env: HubEnv) -> None:
     assert "99" in err["message"] and "1" in err["message"]
 
     # Content-Length beyond the limit is refused before the body is read
-    huge = hub_env.client.post("/sync/v1/push", data=b"x", content_type="application/octet-stream",
-                               environ_overrides={"CONTENT_LENGTH": str(wire.MAX_ENVELOPE_BYTES + 1)})
+    huge = hub_env.client.post(
+        "/sync/v1/push",
+        data=b"x",
+        content_type="application/octet-stream",
+        environ_overrides={"CONTENT_LENGTH": str(wire.MAX_ENVELOPE_BYTES + 1)},
+    )
     assert huge.status_code == 413 and huge.json["error"]["code"] == "oversized_batch"
     # a body shorter than its Content-Length (connection cut) is truncated
-    short = hub_env.client.post("/sync/v1/push", input_stream=__import__("io").BytesIO(whole[:40]),
-                                content_type="application/octet-stream",
-                                environ_overrides={"CONTENT_LENGTH": str(len(whole))})
+    short = hub_env.client.post(
+        "/sync/v1/push",
+        input_stream=__import__("io").BytesIO(whole[:40]),
+        content_type="application/octet-stream",
+        environ_overrides={"CONTENT_LENGTH": str(len(whole))},
+    )
     assert short.status_code == 400 and short.json["error"]["code"] == "truncated_batch"
 
     hub_env.store.set_node_revoked(node.node_id)
