@@ -801,14 +801,20 @@ class Simulation:
         for _ in range(max_rounds):
             moved = 0
             for node in self.nodes:
-                while self._push(node):
+                for _ in range(BIG):
+                    if not self._push(node):
+                        break
                     moved += 1
-                while True:
+                    if moved > 100_000:
+                        raise self.fail(f"{node.node_id} keeps pushing without its outbox draining")
+                for _ in range(100_000):
                     before = node.cursor_seen
                     got = self._pull(node)
                     moved += got
                     if got == 0 and node.cursor_seen == before:
                         break
+                else:
+                    raise self.fail(f"{node.node_id} keeps pulling without reaching the end of the log")
             if not moved:
                 return
         raise self.fail(f"the system did not become quiescent within {max_rounds} sync rounds")
