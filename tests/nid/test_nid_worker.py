@@ -258,3 +258,15 @@ def test_one_slow_answer_does_not_hold_up_the_rest(population: list[PopulationRe
         report = worker.run_until_idle()
     assert waited == [True]  # the other 29 went through the remaining threads meanwhile (no batch barrier)
     assert report.recorded == {"verified": 30}
+
+
+def test_subject_from_a_hub_person_record() -> None:
+    from central_hub.nid.hub_bridge import subject_from_person
+
+    fields = {"nid": "1234567890", "full_name_bn": "আব্দুল করিম", "full_name_en": "Abdul Karim",
+              "date_of_birth": "1980-02-03", "father_name": "", "mother_name": "Rahima Khatun"}  # fmt: skip
+    subject = subject_from_person("p1", fields)
+    assert subject == Subject("p1", "1234567890", "আব্দুল করিম", date(1980, 2, 3), None, "Rahima Khatun")
+    assert subject_from_person("p1", {**fields, "full_name_bn": None}).name == "Abdul Karim"  # type: ignore[union-attr]
+    assert subject_from_person("p1", {**fields, "nid": None, "brn": "20011234567890123"}) is None
+    assert subject_from_person("p1", {**fields, "date_of_birth": "not a date"}) is None
