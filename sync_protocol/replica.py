@@ -194,6 +194,10 @@ class ReplicaEngine:
                 # Our value is the hub's newest for this field; the pull will confirm it.
                 meta.base_rev = result.hub_seq
                 meta.shadow_value, meta.shadow_rev = rec.values.get(name), result.hub_seq
+            elif change.op == Op.DELETE and result.outcome == Outcome.MERGED and not meta.shadow_rev:
+                # The hub had deleted the record already and this node never pulled that delete: keep it
+                # deleted here instead of bringing it back (editable) until the next pull.
+                rec.values[DELETED] = True
             else:
                 self._show_hub_value(rec, name, meta)
         self.store.put_local(rec)

@@ -318,3 +318,22 @@ def test_paged_pull_reads_every_entry_once_in_order() -> None:
             break
     assert pages == [[1, 2], [3, 4], [5, 6], [7]]
     assert w.hub.pull("n2", cursor, 2).entries == ()
+
+
+def test_delete_of_a_record_another_node_deleted_first_stays_deleted_on_the_node() -> None:
+    # Regression (found by the engine property): the "merged" answer used to bring the record back on
+    # the node, editable, until its next pull.
+    w = World(2)
+    w.write("n1", "household", "h1", {"village": "A"})
+    w.push("n1")
+    w.pull("n2")
+    w.write("n2", "household", "h1", {}, op="delete")
+    w.push("n2")
+    w.write("n1", "household", "h1", {}, op="delete")
+    (resp,) = w.push_all("n1")
+    assert resp.results[0].outcome == Outcome.MERGED
+    assert w.visible("n1")[("household", "h1")]["_deleted"] is True
+    with pytest.raises(LocalWriteError, match="deleted"):
+        w.write("n1", "household", "h1", {"village": "B"})
+    w.pull("n1")
+    assert w.visible("n1") == w.hub_values()
