@@ -62,6 +62,7 @@ def train_splink(records: list[dict[str, Any]], seed: int = 1, max_pairs: float 
             m_raw, u_raw = sl.get("m_probability") or 0.0, sl.get("u_probability") or 0.0
             m, u = (1.0, 1.0) if not m_raw and not u_raw else (max(m_raw, 1e-4), max(u_raw, 1e-6))
             levels.append({"label": lv.label, "m": m, "u": u})
+            sl["m_probability"], sl["u_probability"] = m, u  # batch Splink scores with the same numbers
         comparisons.append({"name": comp.name, "role": comp.role, "levels": levels})
     return {
         "model_version": "",
