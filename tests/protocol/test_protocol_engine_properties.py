@@ -27,6 +27,11 @@ RECORDS = ["h1", "h2"]
 FIELDS = ["village", "address", "ward"]
 VALUES = ["a", "b", "সুবিল"]
 CHOICES = ["hub", "incoming", "value"]
+EVENTS = ["e1", "e2"]
+EVENT_CONTENT = [
+    {"grievance_id": "g1", "type": "escalated", "tier": "upazila"},
+    {"grievance_id": "g1", "type": "resolved", "note": "সমাধান হয়েছে"},
+]
 Key = tuple[str, str, str]  # (entity, entity_id, field)
 
 
@@ -39,6 +44,7 @@ class Expected:
     written: dict[str, Any]
     equal: set[str]
     rev: int | None
+    rejected: bool = False
 
 
 @dataclass
@@ -72,6 +78,18 @@ class Oracle:
         conflicts: set[str] = set()
         written: dict[str, Any] = {}
         equal: set[str] = set()
+        if c.entity == "grievance_event":
+            # append-only: a new id is written, the same content again is nothing, other content is refused
+            existing = {f: self.value((c.entity, c.entity_id, f)) for f in self.record_fields(c.entity, c.entity_id)}
+            if existing and existing != dict(c.fields):
+                self.expected[(c.node_id, c.node_seq)] = Expected(set(), {}, set(), None, rejected=True)
+                return
+            if existing:
+                equal = set(c.fields)
+            else:
+                written = dict(c.fields)
+            self.finish(c, conflicts, written, equal)
+            return
         deleted_key = (c.entity, c.entity_id, DELETED)
         is_deleted = self.value(deleted_key) is True
         if c.op == Op.DELETE:
@@ -170,8 +188,11 @@ def operations(n_nodes: int) -> st.SearchStrategy[list[tuple]]:
     hub = st.tuples(st.just("hub"), st.integers(min_value=0, max_value=len(RECORDS) - 1), idx, idx)
     resolve = st.tuples(st.just("resolve"), st.integers(min_value=0, max_value=50), st.sampled_from(CHOICES), idx)
     delete = st.tuples(st.just("delete"), node, st.integers(min_value=0, max_value=len(RECORDS) - 1))
+    event = st.tuples(
+        st.just("event"), node, st.integers(min_value=0, max_value=1), st.integers(min_value=0, max_value=1)
+    )
     return st.lists(
-        st.one_of(edit, edit, edit, push, push, pull, hub, resolve, delete),
+        st.one_of(edit, edit, edit, push, push, pull, hub, resolve, delete, event),
         min_size=10,
         max_size=40,
     )
@@ -215,6 +236,18 @@ class Run:
 
     def op_edit(self, i: int, r: int, field_values: list[tuple[int, int]]) -> None:
         self.local_write(i, r, {FIELDS[f]: VALUES[v] for f, v in field_values}, Op.UPSERT)
+
+    def op_event(self, i: int, e: int, content: int) -> None:
+        nid = self.node_id(i)
+        local = self.w.nodes[nid].store.get_local("grievance_event", EVENTS[e])
+        try:
+            c = self.w.write(nid, "grievance_event", EVENTS[e], EVENT_CONTENT[content])
+        except LocalWriteError:
+            assert local is not None and local.values  # events are immutable once the node has one
+            self.trace.append(("refused", nid, EVENTS[e]))
+            return
+        assert c is not None and dict(c.base) == {}
+        self.trace.append(("event", c.node_seq, c.hlc))
 
     def op_delete(self, i: int, r: int) -> None:
         self.local_write(i, r, {}, Op.DELETE)
@@ -307,6 +340,12 @@ class Run:
         by_id = self.w.hub_store.conflicts
         for c, result in zip(changes, response.results, strict=True):
             exp = self.oracle.expected[(c.node_id, c.node_seq)]
+            if exp.rejected:
+                assert result.outcome == Outcome.REJECTED
+                assert result.hub_seq is None and not result.conflict_ids
+                assert result.reason is not None and "immutable" in result.reason
+                continue
+            assert result.outcome != Outcome.REJECTED, (c, result)
             got_conflicts = {by_id[cid].field for cid in result.conflict_ids}
             assert got_conflicts == exp.conflicts, (c, result, exp)
             assert result.hub_seq == exp.rev
@@ -437,6 +476,10 @@ def test_conflicts_match_the_oracle_and_replicas_converge(scenario: tuple[int, l
     event(f"operations: {len(ops) // 10 * 10}+")
     event(f"conflicts: {min(len(run.w.hub_store.conflicts), 5)}{'+' if len(run.w.hub_store.conflicts) >= 5 else ''}")
     event(f"hub log entries: {len(run.w.hub_store.log) // 10 * 10}+")
+    for outcome in sorted({str(r.outcome) for r in run.w.hub_store.results.values()}):
+        event(f"some change {outcome}")
+    if any(c.field == DELETED for c in run.w.hub_store.conflicts.values()):
+        event("a delete conflict")
 
 
 @props(30, heavy=True)
