@@ -179,3 +179,8 @@ main.add_command(hub_import_command)
 from central_hub.nid.cli import nid_simulator_command  # noqa: E402  (NID verification: issue 6)
 
 main.add_command(nid_simulator_command)
+
+from central_hub.registry.cli import COMMANDS as registry_commands  # noqa: E402  (registry merging: issue 7)
+
+for _command in registry_commands:
+    main.add_command(_command)
