@@ -51,6 +51,7 @@ from .model import Batch, Change, Conflict, ConflictStatus, Op, Outcome, PullPag
 from .replica import ReplicaEngine
 from .signing import Signer
 from .store import HubStore, NodeRecord, ReplicaStore
+from .validation import validate_change
 
 Key = tuple[str, str]
 
@@ -76,11 +77,13 @@ class SimulationFailure(AssertionError):
 # ---- the world the operators type into ---------------------------------------------------------------
 
 # Small pools so that two offices often type the same value (an equal-value edit is a no-op, not a
-# conflict) and often different ones (a true conflict).
+# conflict) and often different ones (a true conflict). Every value passes the shared field validation
+# (``sync_protocol.validation``) the real hub runs, alone and in any combination: no 17-digit NIDs (whose
+# year must match the birth date) and no deaths (which need a date of death), so no change is rejected.
 POOLS: dict[str, dict[str, list[Any]]] = {
     "household": {
-        "ward": [1, 2, 3, 7],
-        "village": ["Subil", "Gunaighar", "Elahabad"],
+        "ward": ["1", "2", "3", "7"],
+        "village": ["Subil", "Gunaighar", "এলাহাবাদ"],
         "address": ["Bari 12, Uttar Para", "Bari 3, Dokkhin Para", "House 7, Bazar Road"],
         "land_decimals": [0, 5, 12.5, 33],
         "house_type": ["kutcha", "semi_pucca", "pucca"],
@@ -93,15 +96,15 @@ POOLS: dict[str, dict[str, list[Any]]] = {
         "sex": ["female", "male"],
         "date_of_birth": ["1958-03-14", "1987-11-02", "2001-06-30"],
         "dob_estimated": [True, False],
-        "nid": ["1987654321", "19875112345678901", None],
-        "father_name": ["Jalal Uddin", "Motin Mia"],
-        "mother_name": ["Amena Begum", "Sufia Khatun"],
+        "nid": ["1987654321", "4512345678901", None],
+        "father_name": ["Jalal Uddin", "মতিন মিয়া"],
+        "mother_name": ["Amena Begum", "সুফিয়া খাতুন"],
         "mobile": ["01711000001", "01811000002", "01911000003", None],
         "relation_to_head": ["head", "spouse", "son", "daughter"],
-        "disability": [None, "visual", "physical"],
+        "disability": [None, True, False],
         "occupation": ["farmer", "day_labourer", "housewife", "student"],
-        "marital_status": ["married", "widowed", "unmarried"],
-        "life_status": ["alive"],
+        "marital_status": ["married", "widowed", "never_married"],
+        "life_status": ["alive", "migrated"],
     },
     "enrolment": {
         "programme": ["OAA", "WA", "DA"],
@@ -114,22 +117,29 @@ POOLS: dict[str, dict[str, list[Any]]] = {
     },
     "grievance": {
         "tracking_number": ["G-0001", "G-0002"],
-        "complainant_name": ["Rahima Khatun", "Karim Mia"],
+        "complainant_name": ["Rahima Khatun", "করিম মিয়া"],
         "complainant_mobile": ["01711000001", "01911000003"],
         "programme": ["OAA", "WA"],
-        "category": ["payment_not_received", "wrong_amount", "exclusion"],
+        "category": ["payment_delay", "payment_amount", "exclusion"],
         "description": ["Allowance not received for 2 months", "ভাতা পাইনি"],
         "tier": ["union", "upazila"],
-        "status": ["open", "in_progress", "closed"],
+        "status": ["received", "under_review", "escalated"],
         "due_on": ["2026-05-01", "2026-06-01"],
     },
     "grievance_event": {
-        "type": ["note", "escalated", "resolved"],
-        "note": ["called the complainant", "forwarded to upazila", "paid in arrears"],
+        "type": ["comment", "escalate", "resolve"],
+        "note": ["called the complainant", "forwarded to upazila", "বকেয়া পরিশোধ"],
         "tier": ["union", "upazila"],
         "actor": ["uno", "udc_operator"],
         "occurred_at": ["2026-04-01T10:00:00Z", "2026-04-02T12:30:00Z"],
     },
+}
+# Fields a new record always carries (the validation's required fields, a name for a person).
+ON_CREATE = {
+    "person": ("sex", "date_of_birth", "full_name_bn"),
+    "enrolment": ("programme", "status"),
+    "grievance": ("category", "description", "complainant_name"),
+    "grievance_event": ("type",),
 }
 EDITABLE = ("household", "person", "enrolment", "grievance")
 PARENT = {"person": ("household", "household_id"), "enrolment": ("person", "person_id")}
@@ -172,6 +182,11 @@ class SimOptions:
     crash_at: tuple[int, str] | None = None  # crash exactly at commit boundary k, "before"/"after" (sweep)
     partition: float = 0.03  # per op: a node loses the network for many rounds
     hub_ops: bool = True  # staff resolve conflicts and the hub writes hub-owned fields during the run
+    validate: bool = True  # the hub validates changes with sync_protocol.validation, as the real hub does
+    # For node stores that cannot tell a field set to null (or ``_deleted: False``) from a field never
+    # set, as business-table columns cannot: compare replicas with those treated as absent. The memory
+    # store can, so by default nothing is excluded from the comparison.
+    null_is_absent: bool = False
 
     def cli_flags(self) -> str:
         out = []
@@ -448,6 +463,7 @@ class Simulation:
     def _new_hub(self) -> HubEngine:
         return self.hub_engine_cls(
             self.hub_store,
+            validator=validate_change if self.opt.validate else None,
             clock=HybridLogicalClock(now_ms=lambda: self.now_ms),
             new_id=lambda: uuid7(unix_ms=self.now_ms, rand=self.rng.randbytes),
             now_iso=self._now_iso,
@@ -657,6 +673,8 @@ class Simulation:
         scope = self.rng.choice(node.scopes)
         pool = POOLS[entity]
         values = {name: self.rng.choice(choices) for name, choices in pool.items() if self.rng.random() < 0.8}
+        for name in ON_CREATE.get(entity, ()):
+            values.setdefault(name, pool[name][0])
         if entity == "household":
             values["union_id"] = scope
         parent = PARENT.get(entity)
@@ -667,8 +685,6 @@ class Simulation:
             (_, parent_id), rec = found
             scope = rec.scope
             values[parent[1]] = parent_id
-        if not values:
-            values = {next(iter(pool)): pool[next(iter(pool))][0]}
         self._write(node, entity, self._new_record_id(node), scope, values, Op.UPSERT)
 
     def _edit(self, node: _Node) -> None:
@@ -889,8 +905,11 @@ class Simulation:
             local = node.store.get_local(*key)
             if local is None:
                 raise self.fail(f"{nid} lacks {key}")
-            if local.values != rec.values():
-                raise self.fail(f"{nid} shows {key} as {local.values}, the hub has {rec.values()}")
+            shown, hub_values = local.values, rec.values()
+            if self.opt.null_is_absent:
+                shown, hub_values = _without_nulls(shown), _without_nulls(hub_values)
+            if shown != hub_values:
+                raise self.fail(f"{nid} shows {key} as {shown}, the hub has {hub_values}")
         for key in node.known:
             local = node.store.get_local(*key)
             if local is not None and local.values and key not in hub_records:
@@ -944,6 +963,10 @@ class Simulation:
                 or written != exp_written
             ):
                 raise self.fail(f"result of {nid}#{seq}: hub {res}, oracle {want}")
+
+
+def _without_nulls(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None and not (k == DELETED and v is False)}
 
 
 def run(

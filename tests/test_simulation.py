@@ -192,3 +192,13 @@ def test_memory_replica_store_copies_stay_isolated_after_the_cheap_copy() -> Non
     assert again is not None
     assert again.values["flags"] == ["dup-1"]
     assert again.meta["flags"] == FieldMeta(3, ["a"], 3, 0)
+
+
+def test_hub_runs_the_shared_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An invalid mobile in the value pools must reach the real validator and come back rejected, which
+    # the simulation treats as a failure (the pools hold only valid values).
+    pools = {**simulation.POOLS, "person": {**simulation.POOLS["person"], "mobile": ["12345"]}}
+    monkeypatch.setattr(simulation, "POOLS", pools)
+    with pytest.raises(SimulationFailure, match="hub rejected a change"):
+        run(0, nodes=4, ops=150, drop=0.0)
+    assert run(0, nodes=4, ops=150, drop=0.0, validate=False).changes > 0
