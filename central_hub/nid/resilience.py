@@ -74,6 +74,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._probe_in_flight = False
+        self._probe_started = 0.0
         self.times_opened = 0
 
     @property
@@ -94,8 +95,12 @@ class CircuitBreaker:
             state = self._state()
             if state == self.CLOSED:
                 return True
-            if state == self.HALF_OPEN and not self._probe_in_flight:
+            # A probe that never reported back (its thread died) must not keep the circuit open forever:
+            # after another cool-down a new probe may go.
+            stale = self._probe_in_flight and self._clock() - self._probe_started >= self.cooldown
+            if state == self.HALF_OPEN and (not self._probe_in_flight or stale):
                 self._probe_in_flight = True
+                self._probe_started = self._clock()
                 return True
             return False
 

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS nid_verification (
     seq             INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS nid_verification_due ON nid_verification (due_at, seq) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS nid_verification_seq ON nid_verification (seq);
 """
 
 _COLUMNS = ("person_id, nid, name, date_of_birth, father_name, mother_name, status, version, attempts, "

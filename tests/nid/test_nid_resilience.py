@@ -66,6 +66,20 @@ def test_breaker_opens_after_consecutive_failures_and_probes_after_cooldown() ->
     assert breaker.allow() and breaker.allow()
 
 
+def test_a_probe_that_never_reports_back_does_not_keep_the_circuit_open() -> None:
+    t = FakeTime()
+    breaker = CircuitBreaker(threshold=1, cooldown=10, clock=t.clock)
+    breaker.record_failure()
+    t.now += 10
+    assert breaker.allow()  # the probe's thread then dies without recording anything
+    t.now += 5
+    assert not breaker.allow()
+    t.now += 5
+    assert breaker.allow()  # a fresh probe after another cool-down
+    breaker.record_success()
+    assert breaker.state == CircuitBreaker.CLOSED
+
+
 def test_full_jitter_backoff_stays_under_the_growing_ceiling() -> None:
     rng = random.Random(5)
     for attempt in range(8):
