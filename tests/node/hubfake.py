@@ -20,8 +20,16 @@ from sync_protocol.signing import public_key_from_b64
 from sync_protocol.store import NodeRecord
 from sync_protocol.validation import validate_change
 
-STATUS = {"unknown_node": 401, "bad_signature": 401, "revoked_node": 403, "out_of_scope": 403, "sequence_gap": 409,
-          "batch_replay_mismatch": 409, "invalid_cursor": 400, "oversized_batch": 413}
+STATUS = {
+    "unknown_node": 401,
+    "bad_signature": 401,
+    "revoked_node": 403,
+    "out_of_scope": 403,
+    "sequence_gap": 409,
+    "batch_replay_mismatch": 409,
+    "invalid_cursor": 400,
+    "oversized_batch": 413,
+}
 
 
 class MiniHub:
@@ -55,8 +63,15 @@ class MiniHub:
             if scopes is None:
                 return jsonify({"error": {"code": "invalid_token", "message": "token unknown or used"}}), 401
             self.store.add_node(NodeRecord(data["node_id"], public_key_from_b64(data["public_key"]), scopes))
-            return jsonify({"node_id": data["node_id"], "union_id": sorted(scopes)[0], "scopes": sorted(scopes),
-                            "hub_protocol_version": 1, "hub_schema_version": 1})
+            return jsonify(
+                {
+                    "node_id": data["node_id"],
+                    "union_id": sorted(scopes)[0],
+                    "scopes": sorted(scopes),
+                    "hub_protocol_version": 1,
+                    "hub_schema_version": 1,
+                }
+            )
 
         @app.post("/sync/v1/push")
         def push() -> Any:

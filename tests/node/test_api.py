@@ -16,21 +16,49 @@ def test_session_and_bearer_auth(app: Any) -> None:
     assert c.get("/api/v1/persons").status_code == 401
     assert c.get("/api/v1/persons", headers={"Authorization": "Bearer forged"}).status_code == 401
     token = c.post("/api/v1/session", json={"username": OPERATOR, "password": PASSWORD}).get_json()["token"]
-    assert c.get("/api/v1/persons", headers={"Authorization": f"Bearer {token}"}).get_json() == {"items": [], "next": None}
+    assert c.get("/api/v1/persons", headers={"Authorization": f"Bearer {token}"}).get_json() == {
+        "items": [],
+        "next": None,
+    }
 
 
 def test_household_person_enrolment_grievance_round_trip(api: Any) -> None:
     h = api.h
-    r = api.post("/api/v1/households", headers=h, json={"union_id": "1", "village": "Subil", "members": [member(), member(
-        full_name_en="Jamal Uddin", full_name_bn="জামাল উদ্দিন", sex="male", date_of_birth="1978-01-01", relation_to_head="spouse")]})
+    r = api.post(
+        "/api/v1/households",
+        headers=h,
+        json={
+            "union_id": "1",
+            "village": "Subil",
+            "members": [
+                member(),
+                member(
+                    full_name_en="Jamal Uddin",
+                    full_name_bn="জামাল উদ্দিন",
+                    sex="male",
+                    date_of_birth="1978-01-01",
+                    relation_to_head="spouse",
+                ),
+            ],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     hh = r.get_json()
     assert isinstance(hh["id"], str) and len(hh["members"]) == 2
     assert api.get(f"/api/v1/households/{hh['id']}", headers=h).get_json()["village"] == "Subil"
     r = api.patch(f"/api/v1/households/{hh['id']}", headers=h, json={"ward": "৩"})
     assert r.status_code == 200 and r.get_json()["ward"] == "3"
-    r = api.post("/api/v1/persons", headers=h, json={"household_id": hh["id"], "full_name_en": "Mina Akter",
-                                                     "sex": "female", "date_of_birth": "2010-04-04", "brn": "20101234567890123"})
+    r = api.post(
+        "/api/v1/persons",
+        headers=h,
+        json={
+            "household_id": hh["id"],
+            "full_name_en": "Mina Akter",
+            "sex": "female",
+            "date_of_birth": "2010-04-04",
+            "brn": "20101234567890123",
+        },
+    )
     assert r.status_code == 201
     pid = r.get_json()["id"]
     r = api.patch(f"/api/v1/persons/{pid}", headers=h, json={"mobile": "8801912345678"})
@@ -41,10 +69,21 @@ def test_household_person_enrolment_grievance_round_trip(api: Any) -> None:
     r = api.post("/api/v1/enrolments", headers=h, json={"person_id": pid, "programme": "PESP", "status": "applied"})
     assert r.status_code == 201
     eid = r.get_json()["id"]
-    assert api.patch(f"/api/v1/enrolments/{eid}", headers=h, json={"status": "approved"}).get_json()["status"] == "approved"
+    assert (
+        api.patch(f"/api/v1/enrolments/{eid}", headers=h, json={"status": "approved"}).get_json()["status"]
+        == "approved"
+    )
     assert [e["id"] for e in api.get(f"/api/v1/enrolments?person_id={pid}", headers=h).get_json()["items"]] == [eid]
-    r = api.post("/api/v1/grievances", headers=h, json={"complainant_person_id": pid, "category": "payment_delay",
-                                                        "description": "stipend not paid", "programme": "PESP"})
+    r = api.post(
+        "/api/v1/grievances",
+        headers=h,
+        json={
+            "complainant_person_id": pid,
+            "category": "payment_delay",
+            "description": "stipend not paid",
+            "programme": "PESP",
+        },
+    )
     assert r.status_code == 201
     g = r.get_json()
     assert g["tracking_number"].startswith("G-1-") and g["status"] == "received"
@@ -73,7 +112,13 @@ def test_errors_are_field_level_4xx_in_the_asked_language(api: Any) -> None:
 def test_duplicate_needs_confirmation(api: Any) -> None:
     h = api.h
     hh = api.post("/api/v1/households", headers=h, json={"members": [member(nid="4567891234")]}).get_json()
-    again = {"household_id": hh["id"], "full_name_en": "Z", "sex": "male", "date_of_birth": "1990-01-01", "nid": "4567891234"}
+    again = {
+        "household_id": hh["id"],
+        "full_name_en": "Z",
+        "sex": "male",
+        "date_of_birth": "1990-01-01",
+        "nid": "4567891234",
+    }
     r = api.post("/api/v1/persons", headers=h, json=again)
     assert r.status_code == 409 and "duplicate" in r.get_json()["errors"]
     assert r.get_json()["duplicates"]["person"][0]["id"] == hh["members"][0]["id"]
@@ -83,7 +128,9 @@ def test_duplicate_needs_confirmation(api: Any) -> None:
 def test_list_pagination(api: Any) -> None:
     h = api.h
     for i in range(3):
-        api.post("/api/v1/grievances", headers=h, json={"complainant_name": f"N{i}", "category": "other", "description": "d"})
+        api.post(
+            "/api/v1/grievances", headers=h, json={"complainant_name": f"N{i}", "category": "other", "description": "d"}
+        )
     first = api.get("/api/v1/grievances?limit=2", headers=h).get_json()
     assert len(first["items"]) == 2 and first["next"]
     second = api.get(f"/api/v1/grievances?limit=2&cursor={first['next']}", headers=h).get_json()

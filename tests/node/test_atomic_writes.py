@@ -55,8 +55,10 @@ def test_crash_between_statements_leaves_neither(node: Node, registry: Registry,
     before = _invariants(node)
     _, store, _ = node.require()
     if where == "after_row":
+
         def boom(change: Any) -> None:
             raise Crash()
+
         monkeypatch.setattr(store, "append_outbox", boom)
     else:
         original = store.append_outbox
@@ -65,14 +67,23 @@ def test_crash_between_statements_leaves_neither(node: Node, registry: Registry,
             original(change)
             if change.entity == "person":
                 raise Crash()
+
         monkeypatch.setattr(store, "append_outbox", late_boom)
     with pytest.raises(Crash):
-        registry.create_household({"village": "B"}, [member(full_name_en="Other Person", full_name_bn="অন্য", nid="1234567890", date_of_birth="1970-01-01")], actor=OPERATOR)
+        registry.create_household(
+            {"village": "B"},
+            [member(full_name_en="Other Person", full_name_bn="অন্য", nid="1234567890", date_of_birth="1970-01-01")],
+            actor=OPERATOR,
+        )
     monkeypatch.undo()
     assert _invariants(node) == before
     assert registry.search_persons("Other") == []
     # the node keeps working after the failed transaction
-    registry.create_household({"village": "C"}, [member(full_name_en="Third Person", full_name_bn="তৃতীয়", date_of_birth="1971-01-01")], actor=OPERATOR)
+    registry.create_household(
+        {"village": "C"},
+        [member(full_name_en="Third Person", full_name_bn="তৃতীয়", date_of_birth="1971-01-01")],
+        actor=OPERATOR,
+    )
     assert _invariants(node)["person"] == before["person"] + 1
 
 
@@ -84,7 +95,8 @@ node = Node(sys.argv[1]); node.login(sys.argv[2], sys.argv[3]); reg = Registry(n
 for i in itertools.count():
     hh = reg.create_household({"village": f"V{i}"}, [
         {"full_name_en": f"Person {i} A", "sex": "female", "date_of_birth": "1990-01-01"},
-        {"full_name_en": f"Person {i} B", "sex": "male", "date_of_birth": "1991-01-01"}], actor="w", confirm_duplicates=True)
+        {"full_name_en": f"Person {i} B", "sex": "male", "date_of_birth": "1991-01-01"}],
+        actor="w", confirm_duplicates=True)
     pid = hh["members"][0]["id"]
     reg.update_person(pid, {"mobile": "017" + str(10000000 + i)}, actor="w")
     reg.create_enrolment({"person_id": pid, "programme": "OAA"}, actor="w")

@@ -37,11 +37,15 @@ def test_every_command_has_help_with_an_example() -> None:
 def test_init_with_env_credentials_and_wrong_union(tmp_path: Path) -> None:
     runner = CliRunner()
     env = {"FIELD_NODE_OPERATOR": OPERATOR, "FIELD_NODE_OPERATOR_PASSWORD": PASSWORD}
-    bad = runner.invoke(main, ["init", "--data-dir", str(tmp_path / "x"), "--union", "99999", "--hub", "http://h"], env=env)
+    bad = runner.invoke(
+        main, ["init", "--data-dir", str(tmp_path / "x"), "--union", "99999", "--hub", "http://h"], env=env
+    )
     assert bad.exit_code == 1 and "does not exist" in bad.output
     ok = runner.invoke(main, ["init", "--data-dir", str(tmp_path / "n"), "--union", "1", "--hub", "http://h/"], env=env)
     assert ok.exit_code == 0 and "Subil" in ok.output
-    again = runner.invoke(main, ["init", "--data-dir", str(tmp_path / "n"), "--union", "1", "--hub", "http://h"], env=env)
+    again = runner.invoke(
+        main, ["init", "--data-dir", str(tmp_path / "n"), "--union", "1", "--hub", "http://h"], env=env
+    )
     assert again.exit_code == 1 and "already" in again.output
     node = Node(tmp_path / "n")
     node.login(OPERATOR, PASSWORD)
@@ -61,8 +65,12 @@ def test_init_picks_the_union_interactively_and_prompts_for_the_operator(tmp_pat
         index([u for u in geo.unions().values() if u.parent_id == upazila.id], union.name_en),
     ]
     text = "\n".join(map(str, answers)) + f"\nkarim\n{PASSWORD}\n{PASSWORD}\n"
-    result = CliRunner().invoke(main, ["init", "--data-dir", str(tmp_path / "n"), "--hub", "http://h"], input=text, env={
-        "FIELD_NODE_OPERATOR": "", "FIELD_NODE_OPERATOR_PASSWORD": ""})
+    result = CliRunner().invoke(
+        main,
+        ["init", "--data-dir", str(tmp_path / "n"), "--hub", "http://h"],
+        input=text,
+        env={"FIELD_NODE_OPERATOR": "", "FIELD_NODE_OPERATOR_PASSWORD": ""},
+    )
     assert result.exit_code == 0, result.output
     assert union.name_bn in result.output and district.name_bn in result.output  # Bangla names shown
     node = Node(tmp_path / "n")
@@ -74,9 +82,13 @@ def test_init_picks_the_union_interactively_and_prompts_for_the_operator(tmp_pat
 def test_add_operator_and_passwd(tmp_path: Path, node_dir: Path) -> None:
     runner = CliRunner()
     env = {"FIELD_NODE_OPERATOR": OPERATOR, "FIELD_NODE_OPERATOR_PASSWORD": PASSWORD}
-    r = runner.invoke(main, ["add-operator", "--data-dir", str(node_dir), "--name", "salma"], env=env, input="pw-salma\npw-salma\n")
+    r = runner.invoke(
+        main, ["add-operator", "--data-dir", str(node_dir), "--name", "salma"], env=env, input="pw-salma\npw-salma\n"
+    )
     assert r.exit_code == 0, r.output
-    r = runner.invoke(main, ["passwd", "--data-dir", str(node_dir), "--name", "salma"], input="pw-salma\nnew-pw\nnew-pw\n")
+    r = runner.invoke(
+        main, ["passwd", "--data-dir", str(node_dir), "--name", "salma"], input="pw-salma\nnew-pw\nnew-pw\n"
+    )
     assert r.exit_code == 0, r.output
     r = runner.invoke(main, ["passwd", "--data-dir", str(node_dir), "--name", "salma"], input="wrong\nx\nx\n")
     assert r.exit_code == 1 and "wrong operator name or password" in r.output

@@ -16,10 +16,22 @@ from field_node.services import Registry
 from .conftest import OPERATOR, PASSWORD, member
 
 PEOPLE = [
-    member(full_name_en="Shahnaz Parvin Choudhury", full_name_bn="শাহনাজ পারভীন", nid="19801234567890123",
-           mobile="01712398765", date_of_birth="1980-02-03"),
-    member(full_name_en="Mofizul Haque Talukder", full_name_bn="মফিজুল হক", nid="4567891234", mobile="01898765432",
-           sex="male", date_of_birth="1975-07-08", relation_to_head="spouse"),
+    member(
+        full_name_en="Shahnaz Parvin Choudhury",
+        full_name_bn="শাহনাজ পারভীন",
+        nid="19801234567890123",
+        mobile="01712398765",
+        date_of_birth="1980-02-03",
+    ),
+    member(
+        full_name_en="Mofizul Haque Talukder",
+        full_name_bn="মফিজুল হক",
+        nid="4567891234",
+        mobile="01898765432",
+        sex="male",
+        date_of_birth="1975-07-08",
+        relation_to_head="spouse",
+    ),
 ]
 
 

@@ -14,9 +14,16 @@ from .conftest import OPERATOR, member
 def test_household_with_members_in_one_flow(registry: Registry, node: Node) -> None:
     hh = registry.create_household(
         {"village": "সুবিল", "land_decimals": "১২.৫", "monthly_income_bdt": "৮০০০", "house_type": "kutcha"},
-        [member(nid="১৯৮০১২৩৪৫৬৭৮৯০১২৩", mobile="+8801712345678"),
-         member(full_name_en="Karim Mia", full_name_bn="করিম মিয়া", sex="male", date_of_birth="2005-06-07",
-                relation_to_head="son")],
+        [
+            member(nid="১৯৮০১২৩৪৫৬৭৮৯০১২৩", mobile="+8801712345678"),
+            member(
+                full_name_en="Karim Mia",
+                full_name_bn="করিম মিয়া",
+                sex="male",
+                date_of_birth="2005-06-07",
+                relation_to_head="son",
+            ),
+        ],
         actor=OPERATOR,
     )
     assert hh["union_id"] == "1" and hh["land_decimals"] == 12.5 and hh["monthly_income_bdt"] == 8000
@@ -39,9 +46,14 @@ def test_invalid_member_stores_nothing(registry: Registry, node: Node) -> None:
 
 
 def test_search_by_bangla_and_english_name_nid_and_mobile(registry: Registry) -> None:
-    registry.create_household({}, [member(nid="4567891234", mobile="01812345678"),
-                                   member(full_name_en="Abdul Karim", full_name_bn="আব্দুল করিম", sex="male",
-                                          date_of_birth="1970-01-01")], actor=OPERATOR)
+    registry.create_household(
+        {},
+        [
+            member(nid="4567891234", mobile="01812345678"),
+            member(full_name_en="Abdul Karim", full_name_bn="আব্দুল করিম", sex="male", date_of_birth="1970-01-01"),
+        ],
+        actor=OPERATOR,
+    )
     names = lambda q: sorted(p["full_name_en"] for p in registry.search_persons(q))  # noqa: E731
     assert names("রহিমা") == ["Rahima Khatun"]
     assert names("করিম") == ["Abdul Karim"]
@@ -79,7 +91,9 @@ def test_life_status_and_enrolment_status(registry: Registry) -> None:
     assert "date_of_death" in exc.value.errors
     dead = registry.update_person(pid, {"life_status": "deceased", "date_of_death": "2024-03-01"}, actor=OPERATOR)
     assert dead["life_status"] == "deceased" and dead["date_of_death"] == "2024-03-01"
-    enrolment = registry.create_enrolment({"person_id": pid, "programme": "WA", "payment_channel": "nagad"}, actor=OPERATOR)
+    enrolment = registry.create_enrolment(
+        {"person_id": pid, "programme": "WA", "payment_channel": "nagad"}, actor=OPERATOR
+    )
     assert enrolment["status"] == "applied" and enrolment["scope"] == "1"
     active = registry.update_enrolment(enrolment["id"], {"status": "active"}, actor=OPERATOR)
     assert active["status"] == "active" and active["status_changed_on"]
@@ -89,13 +103,16 @@ def test_life_status_and_enrolment_status(registry: Registry) -> None:
 
 def test_grievance_tracking_numbers_and_derived_state(registry: Registry, node: Node) -> None:
     numbers = [
-        registry.create_grievance({"complainant_name": f"C{i}", "category": "payment_delay", "description": "late"},
-                                  actor=OPERATOR)["tracking_number"]
+        registry.create_grievance(
+            {"complainant_name": f"C{i}", "category": "payment_delay", "description": "late"}, actor=OPERATOR
+        )["tracking_number"]
         for i in range(3)
     ]
     prefix = node.node_id.replace("-", "")[-8:].upper()
     assert numbers == [f"G-1-{prefix}-0000{i}" for i in (1, 2, 3)]
-    g = registry.create_grievance({"complainant_name": "X", "category": "exclusion", "description": "d"}, actor=OPERATOR)
+    g = registry.create_grievance(
+        {"complainant_name": "X", "category": "exclusion", "description": "d"}, actor=OPERATOR
+    )
     assert (g["status"], g["tier"]) == ("received", "union")
     g = registry.add_grievance_event(g["id"], {"type": "comment", "note": "looking"}, actor=OPERATOR)
     assert g["status"] == "under_review"
@@ -122,7 +139,9 @@ def test_derived_state_is_order_independent() -> None:
 
 def test_list_pages(registry: Registry) -> None:
     for i in range(5):
-        registry.create_grievance({"complainant_name": f"C{i}", "category": "other", "description": "d"}, actor=OPERATOR)
+        registry.create_grievance(
+            {"complainant_name": f"C{i}", "category": "other", "description": "d"}, actor=OPERATOR
+        )
     page1, nxt = registry.list("grievance", limit=3)
     page2, last = registry.list("grievance", after=nxt, limit=3)
     assert len(page1) == 3 and len(page2) == 2 and last is None

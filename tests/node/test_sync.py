@@ -42,8 +42,14 @@ def test_push_and_pull_through_the_real_engine(tmp_path: Path, hub: tuple[MiniHu
     h, url = hub
     a, b = _make_node(tmp_path, url, h, "a"), _make_node(tmp_path, url, h, "b")
     reg_a, reg_b = Registry(a), Registry(b)
-    hh = reg_a.create_household({"village": "Subil"}, [member(nid="4567891234"), member(
-        full_name_en="Jamal Uddin", full_name_bn="জামাল উদ্দিন", sex="male", date_of_birth="1975-01-01")], actor=OPERATOR)
+    hh = reg_a.create_household(
+        {"village": "Subil"},
+        [
+            member(nid="4567891234"),
+            member(full_name_en="Jamal Uddin", full_name_bn="জামাল উদ্দিন", sex="male", date_of_birth="1975-01-01"),
+        ],
+        actor=OPERATOR,
+    )
     pid = hh["members"][0]["id"]
     reg_a.create_enrolment({"person_id": pid, "programme": "OAA"}, actor=OPERATOR)
     summary = sync_once(a)
@@ -108,7 +114,9 @@ def test_sequence_gap_resends_from_what_the_hub_lacks(tmp_path: Path, hub: tuple
 
 
 def test_hub_errors_become_clear_sync_failures(tmp_path: Path, node: Node) -> None:
-    assert pytest.raises(NotEnrolledError, sync_once, node).value.code == "not_enrolled"
+    with pytest.raises(NotEnrolledError) as not_enrolled:
+        sync_once(node)
+    assert not_enrolled.value.code == "not_enrolled"
     node.set_config("enrolled", 1)
     Registry(node).create_household({}, [member()], actor=OPERATOR)
     dead = HubClient("http://127.0.0.1:9", timeout=2)
@@ -122,8 +130,11 @@ def test_hub_errors_become_clear_sync_failures(tmp_path: Path, node: Node) -> No
     assert exc.value.code == "http_500"
     refusing = Flask("refusing")
     refusing.add_url_rule(
-        "/sync/v1/push", "p", lambda: ({"error": {"code": "unknown_node", "message": "enrol first"}}, 401),
-        methods=["POST"])
+        "/sync/v1/push",
+        "p",
+        lambda: ({"error": {"code": "unknown_node", "message": "enrol first"}}, 401),
+        methods=["POST"],
+    )
     with serve(refusing) as url, pytest.raises(SyncFailedError) as exc:
         sync_once(node, HubClient(url))
     assert (exc.value.code, exc.value.message) == ("unknown_node", "enrol first")
@@ -161,8 +172,14 @@ def test_enroll_sync_commands_and_api(tmp_path: Path, hub: tuple[MiniHub, str], 
     c = app.test_client()
     token = c.post("/api/v1/session", json={"username": OPERATOR, "password": PASSWORD}).get_json()["token"]
     hdr = {"Authorization": f"Bearer {token}"}
-    c.post("/api/v1/persons", headers=hdr, json={**member(full_name_en="New One", full_name_bn="নতুন", date_of_birth="2001-01-01"),
-                                                 "household_id": Registry(node).list("household")[0][0]["id"]})
+    c.post(
+        "/api/v1/persons",
+        headers=hdr,
+        json={
+            **member(full_name_en="New One", full_name_bn="নতুন", date_of_birth="2001-01-01"),
+            "household_id": Registry(node).list("household")[0][0]["id"],
+        },
+    )
     r = c.post("/api/v1/sync", headers=hdr)
     assert r.status_code == 200 and r.get_json()["summary"]["applied"] == 1
     st = c.get("/api/v1/sync/status", headers=hdr).get_json()

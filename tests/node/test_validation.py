@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sync_protocol import validation as v
 
@@ -28,9 +29,15 @@ def test_ascii_digits_is_idempotent_and_touches_only_digits(text: str) -> None:
     assert not any(c in v.BANGLA_DIGITS for c in once)
 
 
-@given(st.sampled_from("3456789"), st.lists(bangla_or_ascii_digit, min_size=8, max_size=8),
-       st.sampled_from(["", "+88", "88"]), st.sampled_from(["", " ", "-"]))
-def test_every_spelling_of_a_mobile_normalises_to_11_ascii_digits(op: str, rest: list[str], prefix: str, sep: str) -> None:
+@given(
+    st.sampled_from("3456789"),
+    st.lists(bangla_or_ascii_digit, min_size=8, max_size=8),
+    st.sampled_from(["", "+88", "88"]),
+    st.sampled_from(["", " ", "-"]),
+)
+def test_every_spelling_of_a_mobile_normalises_to_11_ascii_digits(
+    op: str, rest: list[str], prefix: str, sep: str
+) -> None:
     local = "01" + op + "".join(rest)
     spelled = prefix + local[:5] + sep + local[5:]
     out = v.normalize_mobile(spelled)
@@ -92,9 +99,13 @@ def test_validate_change_is_partial_but_uses_current_values_for_cross_field_rule
 
 
 def test_codes_from_fixed_lists_and_geography() -> None:
-    ok, errors = v.clean("enrolment", {"person_id": "p", "programme": "oaa", "status": "active", "payment_channel": "bkash"})
+    ok, errors = v.clean(
+        "enrolment", {"person_id": "p", "programme": "oaa", "status": "active", "payment_channel": "bkash"}
+    )
     assert errors == {} and ok["programme"] == "OAA"
-    _, errors = v.clean("enrolment", {"person_id": "p", "programme": "XYZ", "status": "active", "payment_channel": "cash"})
+    _, errors = v.clean(
+        "enrolment", {"person_id": "p", "programme": "XYZ", "status": "active", "payment_channel": "cash"}
+    )
     assert set(errors) == {"programme", "payment_channel"}
     assert v.clean("household", {"union_id": "১"})[0]["union_id"] == "1"
     assert v.clean("household", {"union_id": "999999"})[1] == {"union_id": [v.MSG_UNION]}
