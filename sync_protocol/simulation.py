@@ -436,6 +436,7 @@ class Simulation:
         self.report = SimReport(seed, nodes, ops)
         self.oracle = Oracle()
         self.batches: dict[bytes, Batch] = {}
+        self.answers: dict[bytes, dict[str, Any]] = {}  # first answer per envelope: replays must repeat it
         self.delayed: list[_Delayed] = []
         self.replica_store_factory = replica_store_factory
         self.hub_engine_cls = hub_engine_cls or HubEngine
@@ -551,7 +552,11 @@ class Simulation:
         except SyncProtocolError as exc:
             return {"error": exc.to_json()}
         self._oracle_push(envelope, batch)
-        return json.loads(json.dumps(response.to_json()))
+        answer: dict[str, Any] = json.loads(json.dumps(response.to_json()))
+        first = self.answers.setdefault(envelope, answer)
+        if first != answer:
+            raise self.fail(f"the hub answered the same envelope twice differently: {first} then {answer}")
+        return answer
 
     def _oracle_push(self, envelope: bytes, batch: Batch | None) -> None:
         if batch is None:
