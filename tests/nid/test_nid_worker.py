@@ -270,3 +270,40 @@ def test_subject_from_a_hub_person_record() -> None:
     assert subject_from_person("p1", {**fields, "full_name_bn": None}).name == "Abdul Karim"  # type: ignore[union-attr]
     assert subject_from_person("p1", {**fields, "nid": None, "brn": "20011234567890123"}) is None
     assert subject_from_person("p1", {**fields, "date_of_birth": "not a date"}) is None
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_ingest_never_waits_for_the_service(kind: str, population: list[PopulationRecord], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from central_hub.nid.sqlite_store import SqliteVerificationStore
+
+    store = InMemoryVerificationStore() if kind == "memory" else SqliteVerificationStore(tmp_path / "q.sqlite")
+    for i, record in enumerate(population[:8]):
+        store.enqueue(subject_of(record, f"early{i}"), T0)
+    release = threading.Event()
+    inner = InMemoryNidVerifier(population)
+
+    class Stuck:
+        def verify(self, request: NidRequest) -> NidResult:
+            release.wait(timeout=10)  # the EC hangs
+            return inner.verify(request)
+
+    worker = VerificationWorker(store, Stuck(), max_workers=4, now=lambda: T0)
+    runner = threading.Thread(target=worker.run_until_idle)
+    runner.start()
+    try:
+        enqueued = threading.Thread(
+            target=lambda: [store.enqueue(subject_of(r, f"late{i}"), T0) for i, r in enumerate(population[8:60])]
+        )
+        enqueued.start()
+        enqueued.join(timeout=5)
+        assert not enqueued.is_alive()  # registrations went in while every worker thread was stuck
+        assert not release.is_set()
+        assert store.counts()["pending"] >= 52
+    finally:
+        release.set()
+        runner.join(timeout=10)
+        worker.close()
+    worker2 = VerificationWorker(store, inner, now=lambda: T0)
+    worker2.run_until_idle()
+    worker2.close()
+    assert store.counts()["verified"] == 60
