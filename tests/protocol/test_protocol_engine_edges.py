@@ -22,9 +22,11 @@ from sync_protocol.errors import (
     ScopeError,
     SequenceGapError,
     SignatureError,
+    SyncProtocolError,
     SyncRefusedError,
     UnknownNodeError,
 )
+from sync_protocol.hlc import pack, unpack
 from sync_protocol.hub import decode_cursor, encode_cursor
 from sync_protocol.model import Batch, Outcome
 from sync_protocol.store import NodeRecord
@@ -337,3 +339,26 @@ def test_delete_of_a_record_another_node_deleted_first_stays_deleted_on_the_node
         w.write("n1", "household", "h1", {"village": "B"})
     w.pull("n1")
     assert w.visible("n1") == w.hub_values()
+
+
+@props(60)
+@given(st.data())
+def test_hub_refuses_a_tampered_batch_and_changes_nothing(data: st.DataObject) -> None:
+    w = World(1)
+    good = envelope(change(fields={"village": "সুবিল", "ward": 3}))
+    tampered = bytearray(good)
+    pos = data.draw(st.integers(min_value=0, max_value=len(good) - 1), label="position")
+    tampered[pos] ^= data.draw(st.integers(min_value=1, max_value=255), label="xor mask")
+    with unchanged_hub(w.hub_store), pytest.raises(SyncProtocolError):
+        w.hub.push(bytes(tampered))
+    assert w.hub.push(good).results[0].outcome == Outcome.APPLIED  # the genuine batch still goes through
+
+
+def test_a_node_clock_far_in_the_future_does_not_drag_the_hub_clock() -> None:
+    w = World(1)
+    future = pack(w.wall.ms + 100 * 24 * 3600 * 1000, 0)
+    response = w.hub.push(envelope(change(hlc=future)))
+    assert response.results[0].outcome == Outcome.APPLIED  # the edit itself is kept
+    assert unpack(w.hub.clock.last)[0] <= w.wall.ms
+    entry = w.hub.hub_write("household", "h1", {"ward": 1})
+    assert unpack(entry.hlc)[0] <= w.wall.ms
