@@ -215,10 +215,13 @@ class World:
             if not page.more:
                 return n
 
-    def visible(self, node_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    def replica(self, node_id: str) -> MemoryReplicaStore:
         store = self.nodes[node_id].store
         assert isinstance(store, MemoryReplicaStore)
-        return store.visible()
+        return store
+
+    def visible(self, node_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+        return self.replica(node_id).visible()
 
     def hub_values(self, scopes: frozenset[str] | None = None) -> dict[tuple[str, str], dict[str, Any]]:
         return {k: r.values() for k, r in self.hub_store.records.items() if scopes is None or r.scope in scopes}

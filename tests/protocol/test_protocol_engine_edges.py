@@ -170,10 +170,10 @@ def test_an_ack_that_arrives_twice_is_harmless() -> None:
     w.write("n1", "household", "h1", {"village": "A"})
     response = w.push("n1")
     assert response is not None
-    before = copy.deepcopy(w.nodes["n1"].store.records)
+    before = copy.deepcopy(w.replica("n1").records)
     summary = w.nodes["n1"].ack(response)
     assert summary.acked == 0
-    assert w.nodes["n1"].store.records == before
+    assert w.replica("n1").records == before
 
 
 # ---- pulls and pending local changes -------------------------------------------------------------------
@@ -191,7 +191,9 @@ def test_pull_never_overwrites_a_field_with_a_pending_local_change() -> None:
     seen = w.visible("n1")[("household", "h1")]
     assert seen["village"] == "mine"  # pending: the hub decides it
     assert seen["ward"] == 2  # not pending: the newest hub value shows
-    meta = w.nodes["n1"].store.get_local("household", "h1").meta["village"]  # type: ignore[union-attr]
+    local = w.nodes["n1"].store.get_local("household", "h1")
+    assert local is not None
+    meta = local.meta["village"]
     assert (meta.pending, meta.shadow_value) == (1, "B")
     # the hub decides: n1 based its edit on rev 1, n2 wrote rev 2 -> conflict, hub keeps B
     (resp,) = w.push_all("n1")
@@ -225,7 +227,7 @@ def test_hub_owned_fields_cannot_be_written_on_a_node() -> None:
     w = World(1)
     with pytest.raises(LocalWriteError, match="nid_status"):
         w.write("n1", "person", "p1", {"full_name_bn": "রহিমা খাতুন", "nid_status": "verified"})
-    assert w.nodes["n1"].store.outbox_changes == []
+    assert w.replica("n1").outbox_changes == []
 
 
 def test_hub_owned_values_reach_the_node_by_pull() -> None:

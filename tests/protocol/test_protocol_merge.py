@@ -19,8 +19,11 @@ def fs(value: Any, rev: int, origin: str = "n2", seen: dict[str, int] | None = N
     return FieldState(value, rev, origin, seen if seen is not None else {origin: rev})
 
 
-def rec(scope: str = "1", entity: str = "household", entity_id: str = "h1", **fields: FieldState) -> RecordState:
-    return RecordState(entity, entity_id, scope, fields)
+def rec(*, scope: str = "1", deleted: FieldState | None = None, **fields: FieldState) -> RecordState:
+    """A household ``h1`` at the hub; ``deleted`` is the state of its ``_deleted`` pseudo-field."""
+    if deleted is not None:
+        fields[DELETED] = deleted
+    return RecordState("household", "h1", scope, fields)
 
 
 # ---- the field rule ------------------------------------------------------------------------------------
@@ -133,7 +136,7 @@ def test_decide_field_table(state: FieldState | None, incoming: Any, base: int, 
 
 
 def test_update_vs_delete_is_a_conflict_on_deleted() -> None:
-    current = rec(village=fs("Subil", 5, "n2"), **{DELETED: fs(True, 7, "n2")})
+    current = rec(village=fs("Subil", 5, "n2"), deleted=fs(True, 7, "n2"))
     m = merge_change(change(fields={"village": "X"}, base={"village": 5}), current, hub_seq=9)
     assert m.outcome == Outcome.CONFLICT
     assert m.state is None and m.written == {}
@@ -166,7 +169,7 @@ def test_delete_of_an_unchanged_record_is_applied_and_a_second_delete_merges() -
 
 
 def test_update_of_a_record_deleted_by_the_same_node_earlier_revives_it() -> None:
-    deleted = rec(village=fs("Subil", 5, "n1"), **{DELETED: fs(True, 7, "n1")})
+    deleted = rec(village=fs("Subil", 5, "n1"), deleted=fs(True, 7, "n1"))
     m = merge_change(change(fields={"village": "X"}, base={"village": 5}), deleted, hub_seq=9)
     assert m.outcome == Outcome.APPLIED
     assert m.written == {DELETED: False, "village": "X"}
