@@ -3,6 +3,8 @@ generated request may produce a server error (5xx). Bounded to ~100 examples in 
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from .conftest import HubEnv
 from .helpers import FakeNode, person
 
 _DIR = Path(tempfile.mkdtemp(prefix="hub-fuzz-"))
+atexit.register(shutil.rmtree, _DIR, True)
 _ENV = HubEnv(f"sqlite:///{_DIR / 'hub.db'}")
 _NODE = FakeNode("fuzz-node")
 _ENV.enrol(_NODE)

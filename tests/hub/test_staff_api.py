@@ -214,3 +214,39 @@ def test_bangla_pages(hub_env: HubEnv) -> None:
 
 def test_store_fixture_type(hub_env: HubEnv) -> None:
     assert isinstance(hub_env.store, SqlHubStore)
+
+
+def test_update_versus_delete_and_typed_values(hub_env: HubEnv) -> None:
+    """A delete racing an update is a conflict; staff can bring the record back with the update."""
+    a, b = FakeNode(uuid7()), FakeNode(uuid7())
+    hub_env.enrol(a)
+    hub_env.enrol(b)
+    hid = uuid7()
+    household = {"union_id": "1", "village": "Subil", "ward": "3", "land_decimals": 12, "monthly_income_bdt": 9000}
+    rev = hub_env.push(a.envelope([a.change(hid, household, entity="household")])).json["results"][0]["hub_seq"]
+    deleted = hub_env.push(
+        a.envelope([a.change(hid, {"_deleted": True}, entity="household", op="delete", base={"_deleted": rev})])
+    ).json
+    assert deleted["results"][0]["result"] == "applied", deleted
+    update = hub_env.push(
+        b.envelope([b.change(hid, {"monthly_income_bdt": 12000}, entity="household", base={"monthly_income_bdt": rev})])
+    ).json["results"][0]
+    assert update["result"] == "conflict"
+    auth = hub_env.token("admin")
+    [item] = hub_env.client.get("/api/v1/conflicts?entity=household", headers=auth).json["items"]
+    assert item["field"] == "_deleted" and item["hub_value"] is True and item["incoming_value"] is False
+    done = hub_env.client.post(f"/api/v1/conflicts/{item['id']}/resolve", json={"choice": "incoming"}, headers=auth)
+    assert done.status_code == 200, done.json
+    record = hub_env.store.get_record("household", hid)
+    assert record is not None and not record.deleted
+    assert record.fields["monthly_income_bdt"].value == 12000
+
+
+def test_web_form_keeps_the_type_of_the_value() -> None:
+    from central_hub.web import parse_value
+
+    assert parse_value("15", [12, 14]) == 15
+    assert parse_value("01712345678", ["01711111111", None]) == "01712345678"
+    assert parse_value("1234567890", ["1111111111"]) == "1234567890"  # an NID stays text
+    assert parse_value("no", [True, False]) is False
+    assert parse_value("", ["x"]) is None

@@ -193,3 +193,48 @@ def test_pull_refusals(hub_env: HubEnv) -> None:
     hub_env.store.set_node_revoked(node.node_id)
     revoked = hub_env.pull(node)
     assert revoked.status_code == 403 and revoked.json["error"]["code"] == "revoked_node"
+
+
+def test_non_canonical_payload_is_refused(hub_env: HubEnv) -> None:
+    """The same batch spelled differently (here: with spaces) is refused even when properly signed."""
+    import json
+    import zlib
+
+    node = FakeNode(uuid7())
+    hub_env.enrol(node)
+    batch = node.batch([node.change("p1", person(1))])
+    payload = {
+        "b": batch.batch_id,
+        "n": node.node_id,
+        "s": 1,
+        "c": [
+            [c.hlc, c.entity, c.entity_id, c.scope, c.op, dict(c.fields), dict(c.base), c.actor] for c in batch.changes
+        ],
+    }
+    body = zlib.compress(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode())
+    nid = node.node_id.encode()
+    head = struct.pack(">4sHHBB", b"NSPB", 1, wire.SCHEMA_VERSION, 1, len(nid)) + nid + struct.pack(">I", len(body))
+    envelope = head + body + node.signer.sign(head + body)
+    _refused(hub_env, envelope, 400, "non_canonical_batch")
+    node.seq = 0
+    assert hub_env.push(node.envelope([node.change("p1", person(1))], batch_id=batch.batch_id)).status_code == 200
+
+
+def test_upazila_node_pulls_every_union_of_its_upazila_only(hub_env: HubEnv) -> None:
+    from sync_protocol.geo import unions_of_upazila
+
+    upazila = FakeNode(uuid7(), label="Debidwar upazila office")
+    hub_env.enrol(upazila, upazila="1")
+    unions = sorted(unions_of_upazila("1"))
+    inside, outside = unions[:3], "2000"
+    assert outside not in unions
+    writers = [FakeNode(uuid7(), union=u) for u in [*inside, outside]]
+    for w in writers:
+        hub_env.enrol(w, union=w.union)
+        assert hub_env.push(w.envelope([w.change(f"{w.union}-p", person(1))])).status_code == 200
+    # the upazila node may also write any of its unions in one batch
+    mixed = upazila.envelope([upazila.change(f"u-{u}", person(2), scope=u) for u in inside])
+    assert [r["result"] for r in hub_env.push(mixed).json["results"]] == ["applied"] * 3
+    entries = hub_env.pull(upazila).json["entries"]
+    assert {e["scope"] for e in entries} == set(inside)
+    assert len(entries) == 6
