@@ -199,17 +199,23 @@ def operations(n_nodes: int) -> st.SearchStrategy[list[tuple]]:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[int, list[tuple]]:
+def scenarios(draw: st.DrawFn) -> tuple[int, list[tuple], bool]:
     n = draw(st.integers(min_value=2, max_value=4), label="nodes")
-    return n, draw(operations(n), label="operations")
+    return n, draw(operations(n), label="operations"), draw(st.booleans(), label="two unions")
+
+
+# With two unions: h1 and the grievance events are in union 1, h2 in union 2; n3 works for the upazila.
+TWO_UNION_SCOPES = {"n1": frozenset({"1"}), "n2": frozenset({"2"}), "n3": frozenset({"1", "2"}), "n4": frozenset({"1"})}
 
 
 class Run:
     """Drives one world and the oracle through the operations, checking as it goes; ``trace`` is every
     observable output, for the determinism property."""
 
-    def __init__(self, n_nodes: int) -> None:
-        self.w = World(n_nodes, pull_limit=3)
+    def __init__(self, n_nodes: int, two_unions: bool = False) -> None:
+        self.w = World(n_nodes, pull_limit=3, scopes=TWO_UNION_SCOPES if two_unions else None)
+        self.union = {"h1": "1", "h2": "2" if two_unions else "1"}
+        self.scopes = {nid: self.w.hub_store.nodes[nid].scopes for nid in self.w.nodes}
         self.oracle = Oracle()
         self.trace: list[Any] = []
         self.answers: dict[str, PushResponse] = {}
@@ -239,6 +245,9 @@ class Run:
 
     def op_event(self, i: int, e: int, content: int) -> None:
         nid = self.node_id(i)
+        if "1" not in self.scopes[nid]:
+            self.trace.append(("not in scope", nid))
+            return
         local = self.w.nodes[nid].store.get_local("grievance_event", EVENTS[e])
         try:
             c = self.w.write(nid, "grievance_event", EVENTS[e], EVENT_CONTENT[content])
@@ -254,6 +263,10 @@ class Run:
 
     def local_write(self, i: int, r: int, values: dict[str, Any], op: str) -> None:
         nid = self.node_id(i)
+        union = self.union[RECORDS[r]]
+        if union not in self.scopes[nid]:
+            self.trace.append(("not in scope", nid))
+            return
         store = self.w.nodes[nid].store
         assert isinstance(store, MemoryReplicaStore)
         local = store.get_local("household", RECORDS[r])
@@ -268,7 +281,7 @@ class Run:
             name: self.known_rev(nid, ("household", RECORDS[r], name)) for name in known if name not in unacked
         }
         try:
-            c = self.w.write(nid, "household", RECORDS[r], values, op=op)
+            c = self.w.write(nid, "household", RECORDS[r], values, op=op, scope=union)
         except LocalWriteError:
             # the only local refusal here: the node shows the record as deleted
             assert local is not None and local.deleted
@@ -316,7 +329,7 @@ class Run:
         self.pulled_through[self.node_id(i)] = self.w.hub_store.last_hub_seq()
 
     def op_hub(self, r: int, f: int, v: int) -> None:
-        entry = self.w.hub.hub_write("household", RECORDS[r], {FIELDS[f]: VALUES[v]}, scope="1")
+        entry = self.w.hub.hub_write("household", RECORDS[r], {FIELDS[f]: VALUES[v]}, scope=self.union[RECORDS[r]])
         assert entry.hub_seq == self.oracle.hub_write("household", RECORDS[r], {FIELDS[f]: VALUES[v]})
         self.trace.append(("hub", entry.to_json()))
 
@@ -408,14 +421,13 @@ class Run:
         assert not w.hub_store.list_conflicts("open")
         for nid in w.nodes:
             w.pull(nid)
-        hub = w.hub_values()
-        assert hub == oracle.values()
+        assert w.hub_values() == oracle.values()
         for nid in w.nodes:
-            assert w.visible(nid) == hub, nid
+            assert w.visible(nid) == w.hub_values(self.scopes[nid]), nid
 
 
-def run_scenario(n_nodes: int, ops: list[tuple]) -> Run:
-    run = Run(n_nodes)
+def run_scenario(n_nodes: int, ops: list[tuple], two_unions: bool = False) -> Run:
+    run = Run(n_nodes, two_unions)
     run.run(ops)
     run.settle()
     run.check_final()
@@ -429,7 +441,7 @@ LOST_RESPONSE_THEN_OTHER_WRITES = [
     ("push", 0, True),  # applied, answer lost
     (E, 1, 0, [(0, 1)]),
     ("push", 1, False),  # n2 never saw n1's value: conflict
-    ("pull", 0),  # n1 sees its own write and n2's conflict-free nothing
+    ("pull", 0),  # n1 pulls its own write while the answer is still missing
     (E, 0, 0, [(0, 2)]),
     ("push", 0, False),  # resend of the lost batch: stored answer
     ("push", 0, False),
@@ -463,15 +475,16 @@ SAME_VALUE_ELSEWHERE = [(E, 0, 0, [(0, 1)]), (E, 1, 0, [(0, 1)]), ("push", 0, Fa
 
 @props(250, heavy=True)
 @given(scenarios())
-@example((2, LOST_RESPONSE_THEN_OTHER_WRITES))
-@example((2, CONSECUTIVE_OWN_EDITS))
-@example((2, HUB_WRITE_THEN_STALE_EDIT))
-@example((3, SAME_VALUE_ELSEWHERE))
-@example((2, DELETE_OF_AN_ALREADY_DELETED_RECORD))
-def test_conflicts_match_the_oracle_and_replicas_converge(scenario: tuple[int, list[tuple]]) -> None:
-    n_nodes, ops = scenario
-    note(f"scenario: {n_nodes} nodes, operations {ops!r}")
-    run = run_scenario(n_nodes, ops)
+@example((2, LOST_RESPONSE_THEN_OTHER_WRITES, False))
+@example((2, CONSECUTIVE_OWN_EDITS, False))
+@example((2, HUB_WRITE_THEN_STALE_EDIT, False))
+@example((3, SAME_VALUE_ELSEWHERE, False))
+@example((3, HUB_WRITE_THEN_STALE_EDIT, True))
+@example((2, DELETE_OF_AN_ALREADY_DELETED_RECORD, False))
+def test_conflicts_match_the_oracle_and_replicas_converge(scenario: tuple[int, list[tuple], bool]) -> None:
+    n_nodes, ops, two_unions = scenario
+    note(f"scenario: {n_nodes} nodes, two unions: {two_unions}, operations {ops!r}")
+    run = run_scenario(n_nodes, ops, two_unions)
     # what the random search reached, shown by --hypothesis-show-statistics
     event(f"operations: {len(ops) // 10 * 10}+")
     event(f"conflicts: {min(len(run.w.hub_store.conflicts), 5)}{'+' if len(run.w.hub_store.conflicts) >= 5 else ''}")
@@ -484,9 +497,9 @@ def test_conflicts_match_the_oracle_and_replicas_converge(scenario: tuple[int, l
 
 @props(30, heavy=True)
 @given(scenarios())
-def test_same_inputs_give_the_same_outputs(scenario: tuple[int, list[tuple]]) -> None:
-    n_nodes, ops = scenario
-    first, second = run_scenario(n_nodes, ops), run_scenario(n_nodes, ops)
+def test_same_inputs_give_the_same_outputs(scenario: tuple[int, list[tuple], bool]) -> None:
+    n_nodes, ops, two_unions = scenario
+    first, second = run_scenario(n_nodes, ops, two_unions), run_scenario(n_nodes, ops, two_unions)
     assert first.trace == second.trace
     assert snapshot(first.w.hub_store) == snapshot(second.w.hub_store)
     for nid in first.w.nodes:
