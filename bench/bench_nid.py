@@ -77,6 +77,7 @@ def run(
     *,
     workers: int,
     rate_limit: float | None = None,
+    max_retry_after: float = 5,
     limit_s: float = 55,
 ) -> dict[str, object]:
     store = SqliteVerificationStore(db)
@@ -85,7 +86,8 @@ def run(
         store.enqueue(s, now)
     verifier = HttpNidVerifier(
         HttpVerifierConfig(url, read_timeout=5, max_attempts=4, backoff_base=0.1, backoff_cap=1, rate_limit=rate_limit,
-                           burst=rate_limit and max(1.0, rate_limit / 10), pool_size=workers, max_retry_after=5)
+                           burst=rate_limit and max(1.0, rate_limit / 10), pool_size=workers,
+                           max_retry_after=max_retry_after)
     )  # fmt: skip
     worker = VerificationWorker(store, verifier, max_workers=workers,
                                 retry=RetryPolicy(base=timedelta(seconds=0.5), cap=timedelta(seconds=2)))  # fmt: skip
@@ -165,14 +167,17 @@ def main() -> None:
                 ("server limit 100/s, no client limit", {"rate_limit": 100, "rate_429": 0.0}, None),
                 ("server limit 100/s, client bucket 95/s", {"rate_limit": 100, "rate_429": 0.0}, 95.0),
                 ("+ 30% random 429, client bucket 95/s", {"rate_limit": 100, "rate_429": 0.3}, 95.0),
+                # the same storm, but a 429 ends the call and the worker reschedules it (threads stay free)
+                ("+ 30% random 429, bucket 95/s, max_retry_after 0", {"rate_limit": 100, "rate_429": 0.3}, 95.0),
             ]
             storm = []
             n = int(1500 * scale)
             for i, (label, faults, client_rate) in enumerate(scenarios):
                 requests.post(f"{url}/admin/faults", json={**faults, "retry_after_s": 1}, timeout=5).raise_for_status()
                 items = subjects(population, n, f"s{i}")
+                hold = 0.0 if "max_retry_after 0" in label else 5.0
                 row = {"scenario": label, **run(url, items, oracle, tmpdir / f"s{i}.db", workers=32,
-                                                rate_limit=client_rate)}  # fmt: skip
+                                                rate_limit=client_rate, max_retry_after=hold)}  # fmt: skip
                 storm.append(row)
                 print(row, flush=True)
             print("\n" + table(storm) + "\n")
