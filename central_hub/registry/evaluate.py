@@ -78,7 +78,8 @@ def pair_slices(records: list[dict[str, Any]]) -> tuple[set[tuple[str, str]], di
     sl: dict[str, set[tuple[str, str]]] = {s: set() for s in (*SLICES, "hard_negatives")}
     for recs in by_person.values():
         for a, b in combinations(recs, 2):
-            p = (a["record_id"], b["record_id"]) if a["record_id"] < b["record_id"] else (b["record_id"], a["record_id"])
+            ra, rb = a["record_id"], b["record_id"]
+            p = (ra, rb) if ra < rb else (rb, ra)
             true.add(p)
             if {a["tag_script"], b["tag_script"]} == {"bn", "en"}:
                 sl["cross_script"].add(p)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.distance import Levenshtein
 
 from central_hub.registry.normalize import (
     NORMALISATION_VERSION,
@@ -138,10 +138,6 @@ def _jacc(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     return len(sa & sb) / len(sa | sb) if sa or sb else 0.0
 
 
-def _jw(a: str | None, b: str | None) -> float:
-    return JaroWinkler.normalized_similarity(a or "", b or "")
-
-
 def _dob_near(a: Features, b: Features) -> bool:
     if a.dob is None or b.dob is None:
         return False
@@ -154,8 +150,6 @@ def _one_edit(x: str | None, y: str | None) -> bool:
     return x is not None and y is not None and Levenshtein.distance(x, y) <= 1
 
 
-NAME_JW = 0.92
-
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison("name", "person", (
         Level("null", "l.name_key IS NULL OR r.name_key IS NULL",
@@ -163,10 +157,12 @@ COMPARISONS: tuple[Comparison, ...] = (
         Level("exact", "l.name_key = r.name_key", lambda a, b: a.name_key == b.name_key, tf_column="name_key"),
         Level("subset", "list_has_all(l.name_keys, r.name_keys) OR list_has_all(r.name_keys, l.name_keys)",
               lambda a, b: set(a.name_keys) <= set(b.name_keys) or set(b.name_keys) <= set(a.name_keys)),
+        # Token overlap only: string similarity (Jaro-Winkler) calls "Abdul Karim" and "Abdul Kader" or the
+        # twins "Rafiqul Islam" and "Shafiqul Islam" similar; spelling variants are folded by the keys instead.
         Level("similar",
               "len(list_intersect(l.name_keys, r.name_keys)) * 2 >= len(list_distinct(list_concat(l.name_keys, "
-              f"r.name_keys))) OR jaro_winkler_similarity(l.name_latin, r.name_latin) >= {NAME_JW}",
-              lambda a, b: _jacc(a.name_keys, b.name_keys) >= 0.5 or _jw(a.name_latin, b.name_latin) >= NAME_JW),
+              "r.name_keys)))",
+              lambda a, b: _jacc(a.name_keys, b.name_keys) >= 0.5),
         Level("partial", "len(list_intersect(l.name_keys, r.name_keys)) >= 1",
               lambda a, b: bool(set(a.name_keys) & set(b.name_keys))),
         Level("else", "ELSE", lambda a, b: True),
@@ -193,7 +189,8 @@ COMPARISONS: tuple[Comparison, ...] = (
               lambda a, b: (a.nid13 is None or b.nid13 is None) and (a.nid10 is None or b.nid10 is None),
               null=True),
         Level("exact", "l.nid13 = r.nid13 OR l.nid10 = r.nid10",
-              lambda a, b: (a.nid13 is not None and a.nid13 == b.nid13) or (a.nid10 is not None and a.nid10 == b.nid10)),
+              lambda a, b: (a.nid13 is not None and a.nid13 == b.nid13)
+              or (a.nid10 is not None and a.nid10 == b.nid10)),
         Level("one_edit", "levenshtein(l.nid13, r.nid13) <= 1 OR levenshtein(l.nid10, r.nid10) <= 1",
               lambda a, b: _one_edit(a.nid13, b.nid13) or _one_edit(a.nid10, b.nid10)),
         Level("else", "ELSE", lambda a, b: True),
@@ -294,4 +291,4 @@ BLOCKING_RULES_SQL: list[dict[str, str]] = [
     {"blocking_rule": "l.mobile = r.mobile", "sql_dialect": "duckdb"},
 ]
 
-FEATURES_VERSION = f"{NORMALISATION_VERSION}/f2"
+FEATURES_VERSION = f"{NORMALISATION_VERSION}/f3"

@@ -324,10 +324,8 @@ class Matcher:
         house = sum(w[i][g[i]] for i in self._house)
         # Household evidence may only add to what person evidence already supports, and only so much:
         # siblings and twins share all of it.
-        if self._person_supported(g, person):
-            house_used = min(house, self.model.household_cap)
-        else:
-            house_used = min(house, 0.0)
+        supported = self._person_supported(g, person)
+        house_used = min(house, self.model.household_cap) if supported else min(house, 0.0)
         total = self._prior_w + person + house_used
         evidence: dict[str, Any] = {c.name: c.levels[g[i]].label for i, c in enumerate(COMPARISONS)}
         evidence.update(person_weight=round(person, 2), household_weight=round(house, 2),

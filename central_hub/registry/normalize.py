@@ -113,7 +113,9 @@ _DIGRAPHS = [("chh", "c"), ("ch", "c"), ("sh", "s"), ("ph", "f"), ("kh", "k"), (
 
 
 def phonetic_key(token: str) -> str:
-    """Latin (or Bangla) token -> phonetic key: consonant skeleton, with 'a' marking an initial vowel. "Hossain", "Hussain", "Hosen", "হোসেন" -> "hsn"; "Karim", "Kareem", "করিম" -> "krm".
+    """Latin (or Bangla) token -> phonetic key: consonant skeleton, with 'a' marking an initial vowel.
+
+    "Hossain", "Hussain", "Hosen", "হোসেন" -> "hsn"; "Karim", "Kareem", "করিম" -> "krm".
     """
     t = transliterate_bn(token) if has_bangla(token) else token.lower()
     t = "".join(ch for ch in unicodedata.normalize("NFKD", t) if "a" <= ch <= "z")

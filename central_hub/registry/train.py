@@ -52,7 +52,7 @@ def train_splink(records: list[dict[str, Any]], seed: int = 1, max_pairs: float 
     splink_model = linker.misc.save_model_to_json()
     comparisons = []
     for comp, sc in zip(COMPARISONS, splink_model["comparisons"], strict=True):
-        levels = []
+        levels: list[dict[str, Any]] = []
         for lv, sl in zip(comp.levels, sc["comparison_levels"], strict=True):
             if lv.null:
                 levels.append({"label": lv.label, "m": None, "u": None})
