@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from sync_protocol import geo
 from sync_protocol.entities import DELETED, ENTITIES
-from sync_protocol.errors import ConflictError, SyncProtocolError
+from sync_protocol.errors import SyncProtocolError
 from sync_protocol.model import Conflict, RecordState
 
 from . import accounts
@@ -234,8 +234,6 @@ def resolve_conflict(
         )
     except ValueError as exc:  # a value the merge rules cannot write
         raise InvalidRequestError("invalid resolution", {"value": [str(exc)]}) from exc
-    except ConflictError:
-        raise
     return resolved, entry.hub_seq
 
 
