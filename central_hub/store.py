@@ -386,6 +386,20 @@ class SqlHubStore:
         with self._conn() as conn:
             return [Conflict.from_json(json.loads(d)) for d in conn.execute(query).scalars()]
 
+    def conflict_unions(self, status: str | None, unions: frozenset[str] | None) -> list[str]:
+        """Unions that hold conflicts (of ``status``) inside ``unions``: the queue's union filter offers
+        these rather than all 4,540 unions."""
+        c = t.conflicts.c
+        query = select(c.scope).distinct()
+        if status:
+            query = query.where(c.status == status)
+        if unions is not None:
+            if not unions:
+                return []
+            query = query.where(c.scope.in_(sorted(unions)))
+        with self._conn() as conn:
+            return sorted(conn.execute(query).scalars())
+
     # ---- records for the staff API ------------------------------------------------------------------
 
     def get_record(self, entity: str, entity_id: str) -> RecordState | None:

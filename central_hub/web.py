@@ -55,6 +55,15 @@ class ResolveForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
 
 
+# Enough of the record for staff to know whose data they are deciding on.
+SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
+    "person": ("full_name_bn", "full_name_en", "date_of_birth", "nid", "father_name", "mother_name"),
+    "household": ("village", "ward", "address"),
+    "enrolment": ("person_id", "programme", "status"),
+    "grievance": ("tracking_number", "programme", "category", "status"),
+}
+
+
 def current_staff() -> accounts.Staff | None:
     token = session.get("token")
     return accounts.staff_for_token(hub().store, token) if isinstance(token, str) else None
@@ -169,10 +178,12 @@ def conflicts() -> Any:
     after = request.args.get("after") or None
     items, more = staff_api.conflict_page(g.staff, filters, after)
     labels = hub().store.node_labels(c.node_id for c in items)
-    unions = g.staff.unions
+    offered = set(hub().store.conflict_unions(filters["status"], g.staff.unions))
+    if filters["union"]:
+        offered.add(filters["union"])
+    places = geo.unions()
     union_choices = sorted(
-        ((u.id, u.name_en, u.name_bn) for u in geo.unions().values() if unions is None or u.id in unions),
-        key=lambda u: u[1],
+        ((uid, places[uid].name_en, places[uid].name_bn) for uid in offered if uid in places), key=lambda u: u[1]
     )
     return render_template(
         "conflicts.html",
@@ -227,6 +238,9 @@ def conflict(conflict_id: str) -> Any:
             set_outcome("invalid_form")
             errors.extend(m for msgs in form.errors.values() for m in msgs)
     division, district, upazila, union = geo.union_path(found.scope)
+    record = hub().store.get_record(found.entity, found.entity_id)
+    values = record.values() if record is not None else {}
+    summary = [(name, values[name]) for name in SUMMARY_FIELDS.get(found.entity, ()) if values.get(name) is not None]
     return render_template(
         "conflict.html",
         c=found,
@@ -236,6 +250,7 @@ def conflict(conflict_id: str) -> Any:
         node_label=hub().store.node_labels([found.node_id]).get(found.node_id, found.node_id),
         place=(division, district, upazila, union),
         can_resolve=g.staff.can("conflicts.resolve"),
+        summary=summary,
     ), (400 if errors else 200)
 
 
