@@ -21,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-NORMALISATION_VERSION = "2026.11-2"
+NORMALISATION_VERSION = "2026.11-3"
 
 _BN_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
 
@@ -33,10 +33,13 @@ _HONORIFIC_FEMALE_EN = {"mst", "most", "mosammat", "mosamat", "mosammot", "mossa
 _HONORIFIC_MALE_BN = {"মো", "মোহাম্মদ", "মুহাম্মদ", "মোহাম্মাদ", "মোহম্মদ", "শ্রী"}
 _HONORIFIC_FEMALE_BN = {"মোছা", "মোসা", "মোসাম্মৎ", "মোছাম্মৎ", "মোসাম্মত", "শ্রীমতী", "শ্রীমতি", "মিসেস"}
 
-# Phonetic keys of tokens that carry no identity (computed once below from their Latin spellings).
-_WEAK_SPELLINGS = ["begum", "khatun", "khatoon", "akter", "akhter", "aktar", "akhtar", "bibi", "nesa", "nessa",
-                   # Hindu middle names carried by most men (Kumar, Chandra) or women (Rani, Bala)
-                   "kumar", "chandra", "rani", "bala"]
+# Tokens that carry no identity, matched by spelling (not by phonetic key: "Rina" sounds like "Rani" and
+# "Babu" like "Bibi", and those are given names). Hindu middle names carried by most men (Kumar, Chandra)
+# or women (Rani, Bala) are as weak as Begum / Khatun / Akter.
+_WEAK_EN = {"begum", "begom", "khatun", "khatoon", "katun", "akter", "akhter", "aktar", "akhtar", "bibi", "nesa",
+            "nessa", "kumar", "chandra", "chondro", "rani", "bala"}
+_WEAK_BN = {"বেগম", "খাতুন", "খাতূন", "আক্তার", "আখতার", "আকতার", "বিবি", "নেছা", "নেসা", "কুমার", "চন্দ্র", "রানী",
+            "রাণী", "বালা"}
 
 _PUNCT = re.compile(r"[\s.,:;'\"`()\[\]{}/\\\-_ঃ।]+")
 
@@ -142,9 +145,6 @@ def phonetic_key(token: str) -> str:
     return key or "a"
 
 
-_WEAK_KEYS = frozenset(phonetic_key(w) for w in _WEAK_SPELLINGS)
-
-
 @dataclass(frozen=True)
 class NormalName:
     """A name reduced for matching. ``keys`` are the sorted phonetic keys of the identifying tokens."""
@@ -183,7 +183,7 @@ def normalize_name(name: str | None) -> NormalName:
         key = phonetic_key(latin)
         if not key:
             continue
-        if key in _WEAK_KEYS:
+        if low in _WEAK_EN or tok in _WEAK_BN:
             weak.append(key)
             continue
         strong.append(key)

@@ -83,7 +83,7 @@ def _splink_version() -> str:
     return str(splink.__version__)
 
 
-def calibrate(model: dict[str, Any], records: list[dict[str, Any]], precision: float = 0.998,
+def calibrate(model: dict[str, Any], records: list[dict[str, Any]], precision: float = 0.999,
               review_recall: float = 0.99) -> dict[str, float]:
     """Pick thresholds from the scores the matcher gives to candidate pairs of a labelled set."""
     from central_hub.registry.matcher import AUTO, Matcher, MemoryIndex, Model
