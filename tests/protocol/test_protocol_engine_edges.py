@@ -382,3 +382,22 @@ def test_equal_value_merge_keeps_showing_the_value_the_operator_entered() -> Non
     (resp,) = w.push_all("n2")
     assert resp.results[0].outcome == Outcome.MERGED
     assert w.visible("n2")[("household", "h1")]["village"] == "B"
+
+
+def test_overlapping_batch_under_a_new_id_applies_only_the_new_changes() -> None:
+    # The node gave up on a batch whose answer was lost and rebuilt one from the same first seq.
+    w = World(1)
+    w.write("n1", "household", "h1", {"village": "A"})
+    w.write("n1", "household", "h1", {"ward": 2})
+    first = w.push("n1", lose_response=True)
+    assert first is not None
+    w.nodes["n1"].discard_pending_batch()
+    w.write("n1", "household", "h2", {"village": "B"})
+    (second,) = w.push_all("n1")
+    assert second.batch_id != first.batch_id
+    assert second.results[:2] == first.results  # the stored results, not a second application
+    assert second.results[2].node_seq == 3 and second.results[2].outcome == Outcome.APPLIED
+    assert [(e.origin, e.origin_seq) for e in w.hub_store.log] == [("n1", 1), ("n1", 2), ("n1", 3)]
+    assert w.replica("n1").acked_through() == 3
+    w.pull("n1")
+    assert w.visible("n1") == w.hub_values()

@@ -167,6 +167,19 @@ def test_any_flipped_byte_is_refused(batch: Batch, data: st.DataObject) -> None:
         assert isinstance(caught.value, SignatureError)
 
 
+def test_every_single_byte_flip_of_one_batch_is_refused() -> None:
+    batch = Batch("n1", "b1", (change(fields={"village": "সুবিল", "ward": 3}), change(seq=2)))
+    envelope = wire.encode_batch(batch, SIGNER)
+    header_end = wire.read_header(envelope).payload_offset
+    for pos in range(len(envelope)):
+        for mask in (0x01, 0x80, 0xFF):
+            tampered = bytearray(envelope)
+            tampered[pos] ^= mask
+            with pytest.raises(SyncProtocolError) as caught:
+                wire.decode_batch(bytes(tampered), KEY)
+            assert pos < header_end or isinstance(caught.value, SignatureError)
+
+
 def test_flipped_payload_byte_is_a_signature_error() -> None:
     envelope = bytearray(wire.encode_batch(Batch("n1", "b1", (change(),)), SIGNER))
     envelope[-70] ^= 0x01
@@ -261,6 +274,7 @@ def _respellings(payload: dict) -> list[bytes]:
         json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii"),
         c + b"\n",
         b" " + c,
+        c.replace(b'{"b":', b'{"b":"dup","b":', 1),  # a duplicate key: json.loads keeps the last one
     ]
     return [s for s in spellings if s != c]
 
