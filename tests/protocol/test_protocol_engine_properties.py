@@ -473,7 +473,7 @@ DELETE_OF_AN_ALREADY_DELETED_RECORD = [
 SAME_VALUE_ELSEWHERE = [(E, 0, 0, [(0, 1)]), (E, 1, 0, [(0, 1)]), ("push", 0, False), ("push", 1, False)]
 
 
-@props(250, heavy=True)
+@props(400, heavy=True)
 @given(scenarios())
 @example((2, LOST_RESPONSE_THEN_OTHER_WRITES, False))
 @example((2, CONSECUTIVE_OWN_EDITS, False))
@@ -495,7 +495,7 @@ def test_conflicts_match_the_oracle_and_replicas_converge(scenario: tuple[int, l
         event("a delete conflict")
 
 
-@props(30, heavy=True)
+@props(40, heavy=True)
 @given(scenarios())
 def test_same_inputs_give_the_same_outputs(scenario: tuple[int, list[tuple], bool]) -> None:
     n_nodes, ops, two_unions = scenario
