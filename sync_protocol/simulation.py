@@ -198,6 +198,12 @@ class SimOptions:
             out.append(f"--unions {self.unions}")
         return (" " + " ".join(out)) if out else ""
 
+    def python_only(self) -> dict[str, Any]:
+        """Non-default options the CLI has no flag for (the crash sweep's ``crash_at``, ...)."""
+        default = SimOptions()
+        names = ("crash_at", "partition", "upazila", "hub_ops", "validate", "null_is_absent")
+        return {n: getattr(self, n) for n in names if getattr(self, n) != getattr(default, n)}
+
 
 HubStoreFactory = Callable[[], HubStore]
 ReplicaStoreFactory = Callable[[str], ReplicaStore]
@@ -507,9 +513,15 @@ class Simulation:
 
     def fail(self, message: str) -> SimulationFailure:
         replay = f"python -m sync_protocol.simulation --seed {self.seed} --nodes {self.n_nodes} --ops {self.n_ops}"
-        return SimulationFailure(
-            f"simulation seed {self.seed} failed: {message}\nreplay with: {replay}{self.opt.cli_flags()}"
-        )
+        text = f"simulation seed {self.seed} failed: {message}\nreplay with: {replay}{self.opt.cli_flags()}"
+        extra = self.opt.python_only()
+        custom = self.hub_engine_cls is not HubEngine or not isinstance(self.hub_store, MemoryHubStore)
+        if extra or custom:
+            changed = {k: v for k, v in vars(self.opt).items() if v != getattr(SimOptions(), k)}
+            args = "".join(f", {k}={v!r}" for k, v in changed.items())
+            text += f"\n  (in Python: sync_protocol.simulation.run({self.seed}, {self.n_nodes}, {self.n_ops}{args}"
+            text += ", with the same store factories and hub engine)" if custom else ")"
+        return SimulationFailure(text)
 
     def check(self, ok: bool, message: str) -> None:
         if not ok:

@@ -111,6 +111,14 @@ def test_failure_names_seed_and_replay_command() -> None:
     text = str(info.value)
     assert "simulation seed 3 failed" in text
     assert "replay with: python -m sync_protocol.simulation --seed 3 --nodes 4 --ops 80 --drop 0.3" in text
+    assert "run(3, 4, 80, drop=0.3, with the same store factories and hub engine)" in text
+
+
+def test_a_sweep_failure_names_the_crash_point() -> None:
+    sim = simulation.Simulation(3, nodes=4, ops=80, options=simulation.SimOptions(crash_at=(5, "after")))
+    text = str(sim.fail("boom"))
+    assert "replay with: python -m sync_protocol.simulation --seed 3 --nodes 4 --ops 80" in text
+    assert "sync_protocol.simulation.run(3, 4, 80, crash_at=(5, 'after'))" in text
 
 
 def test_oracle_catches_a_wrong_merge_rule(monkeypatch: pytest.MonkeyPatch) -> None:
