@@ -56,6 +56,8 @@ class Oracle:
     # (node, seq, field) -> (incoming value, the update's fields for an update-vs-delete conflict)
     conflicts: dict[tuple[str, int, str], tuple[Any, dict[str, Any] | None]] = field(default_factory=dict)
     expected: dict[tuple[str, int], Expected] = field(default_factory=dict)
+    # (node, seq, field) -> (base value, hub value, hub revision; None where not checked)
+    shown: dict[tuple[str, int, str], tuple[Any, Any, int | None]] = field(default_factory=dict)
 
     def since(self, c: Change, name: str) -> int:
         return max(int(c.base.get(name, 0)), self.reconciled[(c.entity, c.entity_id, name)].get(c.node_id, 0))
@@ -99,7 +101,7 @@ class Oracle:
             elif any(self.foreign_write_after(c, f) for f in self.record_fields(c.entity, c.entity_id) if f != DELETED):
                 # delete vs update: someone changed the record after what this node deleted
                 conflicts.add(DELETED)
-                self.conflicts[(c.node_id, c.node_seq, DELETED)] = (True, None)
+                self.queue(c, DELETED, True, None)
             else:
                 written[DELETED] = True
             self.finish(c, conflicts, written, equal)
@@ -108,7 +110,7 @@ class Oracle:
             if self.foreign_write_after(c, DELETED):
                 # update vs delete: someone deleted the record this node changed; nothing is written
                 conflicts.add(DELETED)
-                self.conflicts[(c.node_id, c.node_seq, DELETED)] = (False, dict(c.fields))
+                self.queue(c, DELETED, False, dict(c.fields))
                 self.finish(c, conflicts, written, equal)
                 return
             written[DELETED] = False
@@ -121,10 +123,22 @@ class Oracle:
                 self.reconcile(c.node_id, key)
             elif self.foreign_write_after(c, name):
                 conflicts.add(name)
-                self.conflicts[(c.node_id, c.node_seq, name)] = (value, None)
+                self.queue(c, name, value, None)
             else:
                 written[name] = value
         self.finish(c, conflicts, written, equal)
+
+    def queue(self, c: Change, name: str, incoming: Any, incoming_fields: dict[str, Any] | None) -> None:
+        """Record a conflict with what staff will be shown: the base value, and the hub's value and revision."""
+        key = (c.entity, c.entity_id, name)
+        base = int(c.base.get(name, 0))
+        base_value = next((v for rev, _, v in self.history[key] if rev == base), None)
+        hub_value = self.value(key)
+        if name == DELETED:
+            base_value, hub_value = bool(base_value), bool(hub_value)
+        hub_rev = None if name == DELETED else self.history[key][-1][0]
+        self.conflicts[(c.node_id, c.node_seq, name)] = (incoming, incoming_fields)
+        self.shown[(c.node_id, c.node_seq, name)] = (base_value, hub_value, hub_rev)
 
     def reconcile(self, node: str, key: Key) -> None:
         """An equal value: the node is now in step with the current write of this field."""
@@ -379,6 +393,9 @@ class Run:
                 assert conflict.incoming_value == incoming
                 assert conflict.incoming_fields == incoming_fields
                 assert conflict.base_rev == int(c.base.get(conflict.field, 0))
+                base_value, hub_value, hub_rev = self.oracle.shown[(c.node_id, c.node_seq, conflict.field)]
+                assert (conflict.base_value, conflict.hub_value) == (base_value, hub_value), conflict
+                assert hub_rev is None or conflict.hub_rev == hub_rev
 
     # ---- the end: quiescent sync ----------------------------------------------------------------------
 
