@@ -401,3 +401,14 @@ def test_overlapping_batch_under_a_new_id_applies_only_the_new_changes() -> None
     assert w.replica("n1").acked_through() == 3
     w.pull("n1")
     assert w.visible("n1") == w.hub_values()
+
+
+def test_hub_write_refuses_unknown_entities_and_records_it_cannot_place() -> None:
+    w = World(1)
+    with unchanged_hub(w.hub_store):
+        with pytest.raises(LocalWriteError, match="unknown entity"):
+            w.hub.hub_write("citizen", "c1", {"x": 1}, scope="1")
+        with pytest.raises(LocalWriteError, match="does not exist"):
+            w.hub.hub_write("person", "p404", {"nid_status": "verified"})  # no scope: which union?
+    entry = w.hub.hub_write("person", "p1", {"nid_status": "verified"}, scope="1")
+    assert (entry.hub_seq, entry.origin, entry.origin_seq, entry.scope) == (1, "hub", None, "1")
