@@ -57,8 +57,8 @@ def test_long_mode_ten_thousand_seeds(start: int) -> None:
 @pytest.mark.parametrize("seed", [3, 11])
 def test_crash_at_every_commit_boundary(seed: int) -> None:
     # Each run crashes exactly once (crash_sweep checks that), before or after commit k, for every k.
-    runs = crash_sweep(seed, nodes=4, ops=60)
-    assert runs >= 2 * 30
+    runs = crash_sweep(seed, nodes=5, ops=120)
+    assert runs >= 2 * 60  # 144 and 214 crash points for these seeds
 
 
 def test_same_seed_same_run_even_across_processes() -> None:
