@@ -34,7 +34,7 @@ from field_node.node import Node  # noqa: E402
 from field_node.replica_store import person_search_text  # noqa: E402
 from field_node.services import Registry  # noqa: E402
 from sync_protocol.ids import uuid7  # noqa: E402
-from sync_protocol.validation import normalize_name  # noqa: E402
+from sync_protocol.validation import bangla_digits, normalize_name  # noqa: E402
 
 OPERATOR, PASSWORD = "bench", "bench password"
 GIVEN_EN = [
@@ -339,6 +339,7 @@ def main() -> None:
         t = time.perf_counter()
         sample = bulk_load(node, args.persons)
         load_s = time.perf_counter() - t
+        print(f"bulk load of {args.persons} persons: {load_s:.1f} s", file=sys.stderr)
         bulk_size = size_mb(d)
         rng = random.Random(7)
         hh_id = sample[0]["household_id"]
@@ -347,11 +348,13 @@ def main() -> None:
         nids = [s["nid"] for s in sample if s["nid"]]
 
         def register(i: int) -> None:
+            # distinct names, so the duplicate check runs (as for every registration) but finds nothing
+            bn_name = f"পরীক্ষা {bangla_digits(str(i))}"
             reg.create_person(
                 {
                     "household_id": hh_id,
                     "full_name_en": f"Bench Person {i}",
-                    "full_name_bn": "পরীক্ষা",
+                    "full_name_bn": bn_name,
                     "sex": "female",
                     "date_of_birth": f"19{50 + i % 50}-01-01",
                     "mobile": f"0171{i:07d}",

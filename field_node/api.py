@@ -98,15 +98,26 @@ def session_create() -> Any:
     return jsonify({"token": st.tokens.issue(operator), "operator": operator}), 201
 
 
+def _limit(default: int) -> int:
+    raw = request.args.get("limit")
+    if raw is None:
+        return default
+    try:
+        value = int(v.ascii_digits(raw))
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 500:
+        raise ValidationFailed({"limit": [v.translate(v.MSG_INVALID, current_lang())]})
+    return value
+
+
 def _list(entity: str) -> Any:
     reg = _state().registry
     if entity == "person" and request.args.get("q"):
-        items = reg.search_persons(request.args["q"], limit=int(request.args.get("limit", 20)))
+        items = reg.search_persons(request.args["q"], limit=_limit(20))
         return jsonify({"items": items, "next": None})
     filters = {k: val for k, val in request.args.items() if k not in ("cursor", "limit", "lang", "q")}
-    items, nxt = reg.list(
-        entity, after=request.args.get("cursor"), limit=int(request.args.get("limit", 50)), filters=filters
-    )
+    items, nxt = reg.list(entity, after=request.args.get("cursor"), limit=_limit(50), filters=filters)
     return jsonify({"items": items, "next": nxt})
 
 

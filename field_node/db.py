@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -164,6 +165,29 @@ def _m001_core(db: sqlite_utils.Database) -> None:
     )
 
 
+def _bangla_token_chars() -> str:
+    """Bangla vowel signs, virama, nukta, candrabindu...: combining marks that the unicode61 tokenizer
+    would otherwise treat as separators, cutting "রহিমা" into "রহ" + "ম". Plus ZWJ/ZWNJ, used in conjuncts."""
+    marks = [chr(c) for c in range(0x0980, 0x0A00) if unicodedata.category(chr(c)).startswith("M")]
+    return "".join(marks) + "\u200c\u200d"
+
+
+def _m002_bangla_search(db: sqlite_utils.Database) -> None:
+    db.conn.execute("DROP TABLE person_fts")
+    db.conn.execute(
+        "CREATE VIRTUAL TABLE person_fts USING fts5(names, numbers, "
+        f"tokenize = \"unicode61 remove_diacritics 2 tokenchars '{_bangla_token_chars()}'\")"
+    )
+    rows = db.conn.execute(
+        "SELECT rowid, full_name_bn, full_name_en, father_name, mother_name, spouse_name, nid, brn, mobile"
+        " FROM person WHERE _deleted = 0"
+    ).fetchall()
+    db.conn.executemany(
+        "INSERT INTO person_fts (rowid, names, numbers) VALUES (?, ?, ?)",
+        [(r[0], " ".join(x or "" for x in r[1:6]), " ".join(x or "" for x in r[6:9])) for r in rows],
+    )
+
+
 def _run_script(db: sqlite_utils.Database, script: str) -> None:
     # Statement by statement: executescript() would COMMIT the migration's transaction first.
     for statement in script.split(";"):
@@ -171,7 +195,7 @@ def _run_script(db: sqlite_utils.Database, script: str) -> None:
             db.conn.execute(statement)
 
 
-MIGRATIONS: list[Migration] = [_m001_core]
+MIGRATIONS: list[Migration] = [_m001_core, _m002_bangla_search]
 
 
 class NodeDatabase:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from functools import wraps
+from typing import Any, TypeVar
 
 from sync_protocol import validation as v
 from sync_protocol.entities import ENTITIES
@@ -48,6 +49,22 @@ def derive_grievance_state(status: str | None, tier: str | None, events: list[di
         elif kind == "close":
             state = "closed"
     return state, level
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _serialised(method: F) -> F:
+    """Run under the database lock: the node shares one connection between threads, and a reader must
+    not see another thread's uncommitted transaction on it."""
+
+    @wraps(method)
+    def wrapper(self: Registry, *args: Any, **kwargs: Any) -> Any:
+        database, _, _ = self.node.require()
+        with database.lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Registry:
@@ -101,6 +118,7 @@ class Registry:
 
     # ---- households and persons ---------------------------------------------------------------------
 
+    @_serialised
     def create_household(
         self,
         data: Mapping[str, Any],
@@ -143,6 +161,7 @@ class Registry:
         out["members"] = [self._current("person", pid) for pid, _ in people]
         return out
 
+    @_serialised
     def update_household(self, hh_id: str, data: Mapping[str, Any], *, actor: str, lang: str = "en") -> dict[str, Any]:
         database, _, _ = self.node.require()
         current = self._current("household", hh_id)
@@ -157,11 +176,13 @@ class Registry:
             self._write("household", hh_id, current["scope"], values, actor)
         return self._current("household", hh_id)
 
+    @_serialised
     def get_household(self, hh_id: str) -> dict[str, Any]:
         out = self._current("household", hh_id)
         out["members"] = self.household_members(hh_id)
         return out
 
+    @_serialised
     def household_members(self, hh_id: str) -> list[dict[str, Any]]:
         database, _, _ = self.node.require()
         cur = database.conn.execute(
@@ -170,6 +191,7 @@ class Registry:
         names = [d[0] for d in cur.description]
         return [self._record("person", dict(zip(names, r, strict=True))) for r in cur.fetchall()]
 
+    @_serialised
     def create_person(
         self, data: Mapping[str, Any], *, actor: str, lang: str = "en", confirm_duplicates: bool = False
     ) -> dict[str, Any]:
@@ -189,6 +211,7 @@ class Registry:
             self._write("person", pid, household["union_id"], values, actor)
         return self._current("person", pid)
 
+    @_serialised
     def update_person(self, pid: str, data: Mapping[str, Any], *, actor: str, lang: str = "en") -> dict[str, Any]:
         database, _, _ = self.node.require()
         current = self._current("person", pid)
@@ -203,9 +226,11 @@ class Registry:
             self._write("person", pid, current["scope"], values, actor)
         return self._current("person", pid)
 
+    @_serialised
     def get_person(self, pid: str) -> dict[str, Any]:
         return self._current("person", pid)
 
+    @_serialised
     def find_duplicates(self, values: Mapping[str, Any], exclude_id: str | None = None) -> list[dict[str, Any]]:
         """Persons on this node with the same NID, or the same normalised name and date of birth."""
         database, _, _ = self.node.require()
@@ -228,6 +253,7 @@ class Registry:
         rows = [self._record("person", dict(zip(names, r, strict=True))) for r in cur.fetchall()]
         return [r for r in rows if r["id"] != exclude_id]
 
+    @_serialised
     def search_persons(self, q: str, limit: int = 20) -> list[dict[str, Any]]:
         """Full-text search over names (Bangla and English), NID, birth registration number and mobile."""
         database, _, _ = self.node.require()
@@ -235,7 +261,8 @@ class Registry:
         mobile = v.normalize_mobile(text)
         if mobile:
             text = mobile
-        terms = [t for t in re.split(r"[^\w]+", text) if t]
+        # Split on spaces and punctuation only: Bangla vowel signs are not "\w" but belong to the word.
+        terms = [t for t in re.split(r"[\s\"'()*:^.,;/\\+\-]+", text) if t]
         if not terms:
             return []
         match = " ".join('"' + t.replace('"', "") + '"*' for t in terms)
@@ -249,6 +276,7 @@ class Registry:
 
     # ---- enrolments ---------------------------------------------------------------------------------
 
+    @_serialised
     def create_enrolment(self, data: Mapping[str, Any], *, actor: str, lang: str = "en") -> dict[str, Any]:
         database, _, _ = self.node.require()
         payload = dict(data)
@@ -266,6 +294,7 @@ class Registry:
             self._write("enrolment", eid, person["scope"], values, actor)
         return self._current("enrolment", eid)
 
+    @_serialised
     def update_enrolment(self, eid: str, data: Mapping[str, Any], *, actor: str, lang: str = "en") -> dict[str, Any]:
         database, _, _ = self.node.require()
         current = self._current("enrolment", eid)
@@ -280,9 +309,11 @@ class Registry:
             self._write("enrolment", eid, current["scope"], values, actor)
         return self._current("enrolment", eid)
 
+    @_serialised
     def get_enrolment(self, eid: str) -> dict[str, Any]:
         return self._current("enrolment", eid)
 
+    @_serialised
     def person_enrolments(self, pid: str) -> list[dict[str, Any]]:
         database, _, _ = self.node.require()
         cur = database.conn.execute("SELECT * FROM enrolment WHERE person_id = ? AND _deleted = 0 ORDER BY id", (pid,))
@@ -301,6 +332,7 @@ class Registry:
         prefix = self.node.node_id.replace("-", "")[-8:].upper()
         return f"G-{self.node.union_id}-{prefix}-{seq:05d}"
 
+    @_serialised
     def create_grievance(self, data: Mapping[str, Any], *, actor: str, lang: str = "en") -> dict[str, Any]:
         database, _, _ = self.node.require()
         payload = {k: val for k, val in data.items() if k not in ("tracking_number", "status")}
@@ -324,6 +356,7 @@ class Registry:
             self._write("grievance", gid, scope, values, actor)
         return self.get_grievance(gid)
 
+    @_serialised
     def add_grievance_event(self, gid: str, data: Mapping[str, Any], *, actor: str, lang: str = "en") -> dict[str, Any]:
         database, _, _ = self.node.require()
         grievance = self.get_grievance(gid)
@@ -341,6 +374,7 @@ class Registry:
             self._write("grievance_event", uuid7(), grievance["scope"], values, actor)
         return self.get_grievance(gid)
 
+    @_serialised
     def get_grievance(self, gid: str) -> dict[str, Any]:
         database, _, _ = self.node.require()
         out = self._current("grievance", gid)
@@ -354,6 +388,7 @@ class Registry:
 
     # ---- lists --------------------------------------------------------------------------------------
 
+    @_serialised
     def list(
         self, entity: str, *, after: str | None = None, limit: int = PAGE, filters: Mapping[str, str] | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
@@ -381,6 +416,7 @@ class Registry:
 
     # ---- sync status --------------------------------------------------------------------------------
 
+    @_serialised
     def sync_status(self) -> dict[str, Any]:
         _, store, _ = self.node.require()
         pending = store.last_seq() - store.acked_through()

@@ -150,3 +150,9 @@ def test_ui_forms_need_a_csrf_token_but_the_api_does_not(app: Any) -> None:
 def test_ui_requires_login(app: Any) -> None:
     r = app.test_client().get("/persons?q=x")
     assert r.status_code == 302 and "/login" in r.location
+
+
+def test_bad_limit_is_a_field_error(api: Any) -> None:
+    r = api.get("/api/v1/persons?limit=abc", headers=api.h)
+    assert r.status_code == 422 and r.get_json() == {"errors": {"limit": ["Invalid"]}}
+    assert api.get("/api/v1/persons?q=x&limit=0", headers=api.h).status_code == 422

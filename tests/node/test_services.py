@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from field_node.errors import PossibleDuplicateError, ValidationFailed
@@ -146,3 +149,31 @@ def test_list_pages(registry: Registry) -> None:
     page2, last = registry.list("grievance", after=nxt, limit=3)
     assert len(page1) == 3 and len(page2) == 2 and last is None
     assert len({g["id"] for g in page1 + page2}) == 5
+
+
+def test_bangla_words_are_indexed_whole(registry: Registry, node: Node) -> None:
+    registry.create_household({}, [member(full_name_bn="রহিমা খাতুন", father_name="আব্দুর রশীদ")], actor=OPERATOR)
+    conn = node.require()[0].conn
+    conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, person_fts, 'row')")
+    terms = {r[0] for r in conn.execute("SELECT term FROM temp.vocab")}
+    assert {"রহিমা", "খাতুন", "আব্দুর", "রশীদ"} <= terms  # not cut at vowel signs into "রহ" + "ম"
+    assert "রহ" not in terms
+    assert [p["full_name_bn"] for p in registry.search_persons("রশী")] == ["রহিমা খাতুন"]  # prefix of a word
+
+
+def test_migration_rebuilds_the_search_index(tmp_path: Path, monkeypatch: Any) -> None:
+    from field_node import db as dbmod
+
+    monkeypatch.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:1])  # a node created by the first release
+    Node.create(tmp_path / "old", union_id="1", hub_url="http://h", operator=OPERATOR, password="pw")
+    old = Node(tmp_path / "old")
+    old.login(OPERATOR, "pw")
+    Registry(old).create_household({}, [member(full_name_bn="সালমা বেগম")], actor=OPERATOR)
+    old.close()
+    monkeypatch.undo()
+    new = Node(tmp_path / "old")
+    new.login(OPERATOR, "pw")  # opening runs the pending migrations
+    version = new.require()[0].conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+    assert version == len(dbmod.MIGRATIONS) == 2
+    assert [p["full_name_bn"] for p in Registry(new).search_persons("সালমা")] == ["সালমা বেগম"]
+    new.close()
