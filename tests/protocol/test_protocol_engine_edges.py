@@ -412,3 +412,24 @@ def test_hub_write_refuses_unknown_entities_and_records_it_cannot_place() -> Non
             w.hub.hub_write("person", "p404", {"nid_status": "verified"})  # no scope: which union?
     entry = w.hub.hub_write("person", "p1", {"nid_status": "verified"}, scope="1")
     assert (entry.hub_seq, entry.origin, entry.origin_seq, entry.scope) == (1, "hub", None, "1")
+
+
+def test_importing_a_bundle_twice_changes_nothing_the_second_time() -> None:
+    w = World(1)
+    envs = [envelope(change(seq=i, entity_id=f"h{i}"), batch_id=f"b{i}") for i in (1, 2, 3)]
+    bundle = wire.encode_bundle(envs)
+    first = [w.hub.push(e) for e in wire.decode_bundle(bundle)]
+    state = snapshot(w.hub_store)
+    again = [w.hub.push(e) for e in wire.decode_bundle(bundle)]
+    assert again == first
+    assert snapshot(w.hub_store) == state
+    assert [r.results[0].outcome for r in first] == [Outcome.APPLIED] * 3
+
+
+def test_bundle_batches_imported_out_of_order_are_refused_until_the_gap_is_filled() -> None:
+    w = World(1)
+    b1, b2 = (envelope(change(seq=i, entity_id=f"h{i}"), batch_id=f"b{i}") for i in (1, 2))
+    with unchanged_hub(w.hub_store), pytest.raises(SequenceGapError):
+        w.hub.push(b2)
+    w.hub.push(b1)
+    assert w.hub.push(b2).results[0].outcome == Outcome.APPLIED
