@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from central_hub.registry.errors import ModelError
-from central_hub.registry.features import COMPARISONS, FEATURES_VERSION, Features, gamma, prepare
+from central_hub.registry.features import COMPARISONS, FEATURES_VERSION, Features, gammas, prepare
 
 AUTO, REVIEW, NEW = "auto_link", "review", "new_identity"
 
@@ -128,8 +128,13 @@ class IdentityIndex(Protocol):
 
 
 def blocking_keys(f: Features, query: bool = False) -> list[str]:
-    """Keys under which a record is filed (``query=False``) or looked up (``query=True``; the birth year is
-    widened by two years either side because estimated ages drift)."""
+    """Keys under which a record is filed (``query=False``) or looked up (``query=True``).
+
+    Name + birth year is kept per district so that a common name stays a small block at national scale
+    (moves across districts are still met by NID, BRN, phone or account). A date heaped on 1 January is an
+    estimate that drifts by years: such a record is filed under, or looks up, two years either side, and
+    its date is not used as an exact key (half a birth cohort shares it).
+    """
     keys: list[str] = []
     if f.nid13:
         keys.append(f"nid13:{f.nid13}")
@@ -142,9 +147,9 @@ def blocking_keys(f: Features, query: bool = False) -> list[str]:
     if f.account and f.account != f.mobile:
         keys.append(f"acct:{f.account}")
     if f.name_key and f.dob_year:
-        years = range(f.dob_year - 2, f.dob_year + 3) if query else (f.dob_year,)
-        keys.extend(f"ny:{f.name_key}:{y}" for y in years)
-    if f.dob:
+        years = range(f.dob_year - 2, f.dob_year + 3) if f.dob_heaped else (f.dob_year,)
+        keys.extend(f"ny:{f.name_key}:{y}:{f.district_id}" for y in years)
+    if f.dob and not f.dob_heaped:
         keys.extend(f"td:{t}:{f.dob}" for t in f.name_keys)
         if f.district_id:
             keys.append(f"dd:{f.dob}:{f.district_id}")
@@ -313,30 +318,39 @@ class Matcher:
         own = g[0] in (1, 2, 3) or g[2] in (1, 2) or g[3] in (1, 2)
         return own and person >= self.model.person_support
 
-    def score(self, a: Features, b: Features) -> Candidate:
-        g = [gamma(c, a, b) for c in COMPARISONS]
+    def score(self, a: Features, b: Features, keep_new: bool = True) -> Candidate | None:
+        """Score a pair. With ``keep_new=False`` a pair in the new-identity band returns None (cheaper)."""
+        g = gammas(a, b)
         w = self.model.weights
-        person = sum(w[i][g[i]] for i in self._person)
+        person = 0.0
+        for i in self._person:
+            person += w[i][g[i]]
         tf_adj = 0.0
         if g[0] == 1 and a.name_key:
             tf_adj = self._tf_adjustment(a.name_key, a.district_id)
             person += tf_adj
-        house = sum(w[i][g[i]] for i in self._house)
+        house = 0.0
+        for i in self._house:
+            house += w[i][g[i]]
         # Household evidence may only add to what person evidence already supports, and only so much:
         # siblings and twins share all of it.
         supported = self._person_supported(g, person)
         house_used = min(house, self.model.household_cap) if supported else min(house, 0.0)
         total = self._prior_w + person + house_used
-        evidence: dict[str, Any] = {c.name: c.levels[g[i]].label for i, c in enumerate(COMPARISONS)}
-        evidence.update(person_weight=round(person, 2), household_weight=round(house, 2),
-                        household_used=round(house_used, 2), tf_adjustment=round(tf_adj, 2))
         rule = self._exact(g)
         if rule:
-            evidence["tier"] = "exact"
+            band = AUTO
+            total = max(total, self.model.auto_link)
+        else:
+            band = AUTO if total >= self.model.auto_link else REVIEW if total >= self.model.review else NEW
+            if band == NEW and not keep_new:
+                return None
+        evidence: dict[str, Any] = {c.name: c.levels[g[i]].label for i, c in enumerate(COMPARISONS)}
+        evidence.update(person_weight=round(person, 2), household_weight=round(house, 2),
+                        household_used=round(house_used, 2), tf_adjustment=round(tf_adj, 2),
+                        tier="exact" if rule else "probabilistic")
+        if rule:
             evidence["rule"] = rule
-            return Candidate(b.record_id, max(total, self.model.auto_link), AUTO, evidence)
-        evidence["tier"] = "probabilistic"
-        band = AUTO if total >= self.model.auto_link else REVIEW if total >= self.model.review else NEW
         return Candidate(b.record_id, total, band, evidence)
 
     def _tf_adjustment(self, name_key: str, district_id: str | None) -> float:
@@ -359,8 +373,8 @@ class Matcher:
         for other in self.index.candidates(blocking_keys(f, query=True), self.max_block):
             if other.record_id == f.record_id:
                 continue
-            c = self.score(f, other)
-            if c.band != NEW:
+            c = self.score(f, other, keep_new=False)
+            if c is not None:
                 out.append(c)
         out.sort(key=lambda c: (-c.score, c.record_id))
         return out

@@ -157,3 +157,18 @@ def test_model_for_other_features_is_refused(model, tmp_path):
     p.write_text(json.dumps({"model_version": "x"}))
     with pytest.raises(ModelError):
         Model.load(p)
+
+
+def test_fast_gammas_equal_the_declared_levels():
+    """The matcher's hand-written ``gammas`` must agree with the level predicates Splink is trained on."""
+    import random
+
+    from central_hub.registry.features import COMPARISONS, gamma, gammas
+    from central_hub.registry.synth import generate
+
+    recs = [prepare(r) for r in generate(1500, seed=3)]
+    rnd = random.Random(1)
+    pairs = [(recs[i], recs[i + 1]) for i in range(len(recs) - 1)]  # neighbours: often one person
+    pairs += [(rnd.choice(recs), rnd.choice(recs)) for _ in range(1500)]
+    for a, b in pairs:
+        assert gammas(a, b) == [gamma(c, a, b) for c in COMPARISONS], (a, b)
