@@ -294,10 +294,7 @@ def gammas(a: Features, b: Features) -> list[int]:
         gi = 2
     else:
         gi = 3
-    if a.brn is None or b.brn is None:
-        gb = 0
-    else:
-        gb = 1 if a.brn == b.brn else 2 if _one_edit(a.brn, b.brn) else 3
+    gb = 0 if a.brn is None or b.brn is None else 1 if a.brn == b.brn else 2 if _one_edit(a.brn, b.brn) else 3
     gs = 0 if a.sex is None or b.sex is None else 1 if a.sex == b.sex else 2
     gf = 0 if not a.fs_set or not b.fs_set else 1 if a.fs_set & b.fs_set else 2
     gm = 0 if a.mother_key is None or b.mother_key is None else 1 if a.mother_key == b.mother_key else 2
