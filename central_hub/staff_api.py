@@ -100,9 +100,11 @@ def session() -> Response:
 
 @bp.delete("/session")
 def end_session() -> tuple[str, int]:
-    _scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if token.strip():
-        hub().store.drop_session(token.strip())
+    staff = bearer_staff()
+    if staff is None:
+        raise AuthError("no session to end: send Authorization: Bearer <token>")
+    set_actor(f"staff:{staff.username}")
+    hub().store.drop_session(request.headers["Authorization"].partition(" ")[2].strip())
     return "", 204
 
 
