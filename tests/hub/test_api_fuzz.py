@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 import schemathesis
-from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from .conftest import HubEnv
 from .helpers import FakeNode, person
