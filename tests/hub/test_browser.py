@@ -79,6 +79,7 @@ def test_resolve_a_conflict_in_the_browser(live_hub: tuple[HubEnv, str], browser
         expect(page.locator("h1")).to_have_text("দ্বন্দ্বসমূহ")
         assert page.get_by_role("button", name="লগ আউট").is_visible()
         assert page.get_by_label("ইউনিয়ন").is_visible()
+        page.evaluate("document.fonts.ready")
         page.screenshot(path="/tmp/hub_conflicts_bn.png", full_page=True)
     finally:
         page.close()
