@@ -56,12 +56,15 @@ def registry_eval(count: int, seed: int, model_path: str | None, as_json: bool) 
                "calibrate its thresholds on a second synthetic set, and write it.\n\n"
                "Example: central-hub registry-train --count 30000 --out central_hub/registry/model.json")
 @click.option("--count", type=click.IntRange(min=1000), default=30000, show_default=True,
-              help="Records for training and, separately, for calibration.")
+              help="Records for training the m/u parameters with Splink.")
+@click.option("--calibrate-count", type=click.IntRange(min=1000), default=100000, show_default=True,
+              help="Records of a second synthetic set for calibrating the thresholds (larger is closer to "
+                   "national scale, where common names collide).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Model file to write.")
-def registry_train(count: int, out: Path) -> None:
+def registry_train(count: int, calibrate_count: int, out: Path) -> None:
     from central_hub.registry.train import build, write
 
-    model = build(count, count)
+    model = build(count, calibrate_count)
     write(model, out)
     click.echo(f"wrote {out}: version {model['model_version']}, thresholds {model['thresholds']}")
 

@@ -164,12 +164,14 @@ COMPARISONS: tuple[Comparison, ...] = (
         Level("exact", "l.name_key = r.name_key", lambda a, b: a.name_key == b.name_key, tf_column="name_key"),
         Level("subset", "list_has_all(l.name_keys, r.name_keys) OR list_has_all(r.name_keys, l.name_keys)",
               lambda a, b: set(a.name_keys) <= set(b.name_keys) or set(b.name_keys) <= set(a.name_keys)),
-        # Token overlap only: string similarity (Jaro-Winkler) calls "Abdul Karim" and "Abdul Kader" or the
-        # twins "Rafiqul Islam" and "Shafiqul Islam" similar; spelling variants are folded by the keys instead.
+        # More than half the tokens shared ("Abdul Hamid Hossain" / "Abdul Jabbar Hossain" share exactly
+        # half and are brothers). Token overlap only: string similarity (Jaro-Winkler) calls "Abdul Karim"
+        # and "Abdul Kader" or the twins "Rafiqul Islam" and "Shafiqul Islam" similar; spelling variants
+        # are folded by the keys instead.
         Level("similar",
-              "len(list_intersect(l.name_keys, r.name_keys)) * 2 >= len(list_distinct(list_concat(l.name_keys, "
+              "len(list_intersect(l.name_keys, r.name_keys)) * 2 > len(list_distinct(list_concat(l.name_keys, "
               "r.name_keys)))",
-              lambda a, b: _jacc(a.name_keys, b.name_keys) >= 0.5),
+              lambda a, b: _jacc(a.name_keys, b.name_keys) > 0.5),
         Level("partial", "len(list_intersect(l.name_keys, r.name_keys)) >= 1",
               lambda a, b: bool(set(a.name_keys) & set(b.name_keys))),
         Level("else", "ELSE", lambda a, b: True),
@@ -269,7 +271,7 @@ def gammas(a: Features, b: Features) -> list[int]:
         inter = len(sa & sb)
         if sa <= sb or sb <= sa:
             gn = 2
-        elif inter * 2 >= len(sa | sb):
+        elif inter * 2 > len(sa | sb):
             gn = 3
         else:
             gn = 4 if inter else 5
@@ -349,4 +351,4 @@ BLOCKING_RULES_SQL: list[dict[str, str]] = [
     {"blocking_rule": "l.mobile = r.mobile", "sql_dialect": "duckdb"},
 ]
 
-FEATURES_VERSION = f"{NORMALISATION_VERSION}/f3"
+FEATURES_VERSION = f"{NORMALISATION_VERSION}/f4"

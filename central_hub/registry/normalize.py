@@ -20,6 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 NORMALISATION_VERSION = "2026.11-3"
 
@@ -165,8 +166,11 @@ def _split_tokens(name: str) -> list[str]:
     return [t for t in _PUNCT.split(name) if t]
 
 
+@lru_cache(maxsize=200_000)
 def normalize_name(name: str | None) -> NormalName:
-    """Reduce a person's name written in Bangla or English (honorifics out, token order ignored)."""
+    """Reduce a person's name written in Bangla or English (honorifics out, token order ignored).
+
+    Cached: registers repeat the same few thousand names, and the result is immutable."""
     sex_hint: str | None = None
     strong: list[str] = []
     weak: list[str] = []

@@ -120,7 +120,7 @@ def calibrate(model: dict[str, Any], records: list[dict[str, Any]], precision: f
     return {**model["thresholds"], "auto_link": round(auto, 2), "review": round(min(review, auto), 2)}
 
 
-def build(train_count: int = 30000, calib_count: int = 30000, seed: int = 11) -> dict[str, Any]:
+def build(train_count: int = 30000, calib_count: int = 100000, seed: int = 11) -> dict[str, Any]:
     from central_hub.registry.synth import generate
 
     model = train_splink(generate(train_count, seed=seed), seed=seed)
