@@ -76,8 +76,14 @@ def synthetic(size: int, probe: int, checks: int, batch: bool) -> dict[str, Any]
     secs = time.perf_counter() - t
     out["ingest_records_per_s_at_size"] = round(len(tail) / secs)
     # single-record checks (read-only) against the full registry
+    # half: records of registered people (copies of registry records under new ids, so the whole
+    # candidate set of a real person is scored), half: people not in the registry
+    import random
+
+    rnd = random.Random(1)
+    probe_recs = [{**r, "record_id": f"Q{i}"} for i, r in enumerate(rnd.sample(base, checks // 2))]
+    probe_recs += [{**r, "record_id": f"N{i}"} for i, r in enumerate(generate(checks - checks // 2, seed=4242))]
     lat = []
-    probe_recs = generate(checks, seed=4242)
     for r in probe_recs:
         t = time.perf_counter()
         m.match(r)
