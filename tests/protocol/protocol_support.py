@@ -12,14 +12,14 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 
 from sync_protocol.hlc import HybridLogicalClock
 from sync_protocol.hub import HubEngine
 from sync_protocol.memory import MemoryHubStore, MemoryReplicaStore
-from sync_protocol.model import Batch, Change, Op, PushResponse
+from sync_protocol.model import Batch, Change, Op, PullPage, PushResponse
 from sync_protocol.replica import ReplicaEngine
 from sync_protocol.signing import Signer
 from sync_protocol.store import NodeRecord
@@ -142,6 +142,15 @@ def typed(value: Any) -> Any:
 
 # ---- a world: one hub, several nodes -----------------------------------------------------------------
 
+T = TypeVar("T", PushResponse, PullPage)
+
+
+def over_http(message: T) -> T:
+    """The message as a node receives it: through JSON text, as the HTTP layer sends it."""
+    again = type(message).from_json(json.loads(json.dumps(message.to_json(), ensure_ascii=False)))
+    assert again == message
+    return again
+
 
 class World:
     """One hub and ``n_nodes`` nodes (``n1``..), all in union ``"1"`` unless told otherwise, with seeded
@@ -196,7 +205,7 @@ class World:
         pending, _ = nxt
         response = self.hub.push(pending.envelope)
         if not lose_response:
-            node.ack(response)
+            node.ack(over_http(response))
         return response
 
     def push_all(self, node_id: str) -> list[PushResponse]:
@@ -210,7 +219,7 @@ class World:
         n = 0
         while True:
             self.wall.advance()
-            page = self.hub.pull(node_id, node.store.get_cursor(), self.pull_limit)
+            page = over_http(self.hub.pull(node_id, node.store.get_cursor(), self.pull_limit))
             n += node.apply_pull(page)
             if not page.more:
                 return n

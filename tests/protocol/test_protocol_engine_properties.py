@@ -15,7 +15,7 @@ from typing import Any
 
 from hypothesis import event, example, given, note
 from hypothesis import strategies as st
-from protocol_support import World, props, signer_for, snapshot
+from protocol_support import World, over_http, props, signer_for, snapshot
 
 from sync_protocol import wire
 from sync_protocol.entities import DELETED, HUB_ORIGIN
@@ -339,7 +339,7 @@ class Run:
         assert snapshot(self.w.hub_store) == after
 
         if not lose:
-            node.ack(response)
+            node.ack(over_http(response))
         self.trace.append(("push", lose, response.to_json()))
 
     def op_pull(self, i: int) -> None:
