@@ -51,7 +51,8 @@ class HubEnv:
             ("sylhet", "resolver", "division", "5"),  # Sylhet division: does not hold union 1
             ("cumilla", "resolver", "district", "1"),
         ):
-            accounts.add_staff(self.store, name, PASSWORD, role, level, scope_id)
+            # a cheap scrypt keeps the suite fast; the login path is the same
+            accounts.add_staff(self.store, name, PASSWORD, role, level, scope_id, hash_method="scrypt:1024:8:1")
         self.app = create_app({"HUB_STORE": self.store, "TESTING": True})
         self.client = self.app.test_client()
         self.hub = self.app.extensions["central_hub"]

@@ -30,6 +30,7 @@ def test_init_token_and_staff(sqlite_url: str, db_url: str) -> None:
         store = SqlHubStore(url)
         admin = store.get_staff("admin")
         assert admin is not None and admin.role == "admin" and "admin-pass-1" not in admin.password_hash
+        assert admin.password_hash.startswith("scrypt:32768:8:1$")  # full-strength scrypt outside the tests
         token = runner.invoke(main, ["enrollment-token", "--db", url, "--union", "1"])
         assert token.exit_code == 0
         issued = store.get_token(token.output.strip())
