@@ -55,6 +55,68 @@ class ResolveForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
 
 
+# What staff read for entity, field and role names (the JSON names are the msgids' keys, not the text).
+LABELS: dict[str, Any] = {
+    "household": _l("Household"),
+    "person": _l("Person"),
+    "enrolment": _l("Enrolment"),
+    "grievance": _l("Grievance"),
+    "grievance_event": _l("Grievance event"),
+    "admin": _l("Administrator"),
+    "resolver": _l("Conflict resolver"),
+    "reviewer": _l("Reviewer"),
+    "auditor": _l("Auditor"),
+    "full_name_bn": _l("Name (Bangla)"),
+    "full_name_en": _l("Name (English)"),
+    "nid": _l("National ID (NID)"),
+    "brn": _l("Birth registration number"),
+    "mobile": _l("Mobile number"),
+    "date_of_birth": _l("Date of birth"),
+    "dob_estimated": _l("Date of birth estimated"),
+    "father_name": _l("Father's name"),
+    "mother_name": _l("Mother's name"),
+    "spouse_name": _l("Spouse's name"),
+    "sex": _l("Sex"),
+    "marital_status": _l("Marital status"),
+    "life_status": _l("Alive / deceased / migrated"),
+    "date_of_death": _l("Date of death"),
+    "occupation": _l("Occupation"),
+    "disability": _l("Disability"),
+    "relation_to_head": _l("Relation to head"),
+    "household_id": _l("Household"),
+    "head_person_id": _l("Household head"),
+    "union_id": _l("Union"),
+    "ward": _l("Ward"),
+    "village": _l("Village"),
+    "address": _l("Address"),
+    "land_decimals": _l("Land owned (decimals)"),
+    "house_type": _l("House type"),
+    "monthly_income_bdt": _l("Monthly income"),
+    "pmt_score": _l("Poverty score"),
+    "person_id": _l("Person"),
+    "programme": _l("Programme"),
+    "status": _l("Status"),
+    "applied_on": _l("Applied on"),
+    "status_changed_on": _l("Status changed on"),
+    "payment_channel": _l("Payment channel"),
+    "account_number": _l("Bank account / mobile wallet"),
+    "benefit_amount_bdt": _l("Benefit amount"),
+    "tracking_number": _l("Tracking number"),
+    "complainant_person_id": _l("Complainant"),
+    "complainant_name": _l("Complainant's name"),
+    "complainant_mobile": _l("Complainant's mobile number"),
+    "category": _l("Category"),
+    "description": _l("Description"),
+    "tier": _l("Tier"),
+    "due_on": _l("Due date"),
+    "_deleted": _l("Record deleted"),
+}
+
+
+def label(name: str) -> str:
+    return str(LABELS.get(name, name))
+
+
 # Enough of the record for staff to know whose data they are deciding on.
 SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
     "person": ("full_name_bn", "full_name_en", "date_of_birth", "nid", "father_name", "mother_name"),
@@ -267,7 +329,7 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _staff() -> dict[str, Any]:
         staff = getattr(g, "staff", None)
-        return {"staff": staff, "logout_form": LogoutForm() if staff is not None else None}
+        return {"staff": staff, "logout_form": LogoutForm() if staff is not None else None, "label": label}
 
     @app.errorhandler(403)
     def _forbidden(_exc: Any) -> Any:

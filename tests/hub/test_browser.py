@@ -68,6 +68,7 @@ def test_resolve_a_conflict_in_the_browser(live_hub: tuple[HubEnv, str], browser
         assert "Subil" in page.locator("#office").inner_text()
         assert page.locator("#operator").inner_text() == "karim"
         assert "Person 1" in page.locator("#record-summary").inner_text()
+        page.evaluate("document.fonts.ready")
         page.screenshot(path="/tmp/hub_threeway_en.png", full_page=True)
         page.get_by_label("Take the incoming value").check()
         page.get_by_label("Note").fill("Confirmed with the beneficiary by phone")

@@ -29,4 +29,5 @@ def test_every_ui_string_has_a_bangla_translation() -> None:
     # the glossary's words where the glossary has them
     assert translated["Resolve"] == "নিষ্পত্তি করুন"
     assert translated["Log in"] == "লগ ইন"
-    assert translated["nid"] == "জাতীয় পরিচয়পত্র (এনআইডি) নম্বর"
+    assert translated["National ID (NID)"] == "জাতীয় পরিচয়পত্র (এনআইডি) নম্বর"
+    assert translated["Household"] == "খানা"
