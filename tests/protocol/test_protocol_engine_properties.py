@@ -1,10 +1,13 @@
-"""Properties of the hub and replica engines together, over random interleavings of edits, pushes (some
-with lost answers), pulls, hub writes and staff resolutions among 2-4 nodes.
+"""Properties of the hub and replica engines together, over random interleavings of edits, deletes,
+grievance events, pushes (some with lost answers), pulls, hub writes and staff resolutions among 2-4
+nodes, in one union or two.
 
 The conflict queue is checked against an oracle written here from the definition, without ``merge.py``:
 per (entity, id, field) it keeps every accepted write as (rev, origin, value), and per node the revision
 that node's own last accepted-or-equal write was reconciled with. A change's field conflicts iff some
-write after max(base, reconciled) came from another origin and the current value differs.
+write after max(base, reconciled) came from another origin and the current value differs; a delete
+conflicts iff another origin wrote any field after the delete's base; an update of a record another origin
+deleted after the base conflicts on ``_deleted``.
 """
 
 from __future__ import annotations
