@@ -77,8 +77,9 @@ def batch_dedupe(records: list[dict[str, Any]], model: Model | None = None) -> D
     person_cols = [f"mw_{c.name}" for c in COMPARISONS if c.role == "person"]
     house_cols = [f"mw_{c.name}" for c in COMPARISONS if c.role == "household"]
     prior_w = math.log2(model.prior / (1 - model.prior))
-    # The gate below only lowers Splink's own total, so pairs far under the auto-link weight are not needed.
-    predictions = linker.inference.predict(threshold_match_weight=model.auto_link - 20)
+    # The gate below only lowers Splink's own total, so pairs under the auto-link weight can only link by
+    # the exact tier, whose identifier agreement (NID/BRN: +12 bits or more) keeps them far above this cut.
+    predictions = linker.inference.predict(threshold_match_weight=model.auto_link - 8)
     pdf = predictions.as_pandas_dataframe()
     uf = UnionFind(str(r["record_id"]) for r in records)
     linked = 0
