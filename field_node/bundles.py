@@ -375,7 +375,11 @@ def _open_node(data_dir: str) -> Any:
     return node
 
 
-@click.group("bundle", help="File bundles: carry a node's signed changes on a USB stick when there is no link.")
+@click.group(
+    "bundle",
+    help="File bundles: carry a node's signed changes on a USB stick when there is no link.\n\n"
+    "Example: field-node bundle export --data-dir /srv/node --out /media/usb/subil.nspbundle",
+)
 def bundle_group() -> None:
     pass
 

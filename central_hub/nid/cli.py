@@ -26,7 +26,7 @@ def _parse_rate(_ctx: click.Context, _param: click.Parameter, value: str | None)
     help="""Run a stand-in for the Election Commission's NID verification service, or make its population.
 
     \b
-    Make a synthetic population (JSON lines, Bangla and English names, 10/13/17-digit NIDs):
+    Example: make a synthetic population (JSON lines, Bangla and English names, 10/13/17-digit NIDs):
       central-hub nid-simulator --make-population people.jsonl --count 5000
     Serve it with 50 ms latency, 2% injected 503s and at most 100 requests/s:
       central-hub nid-simulator --population people.jsonl --port 8700 --latency-ms 50 \\
