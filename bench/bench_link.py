@@ -46,9 +46,12 @@ class LinkProxy(FaultProxy):
         self.cut_up_at: int | None = None
         self.cut_down_at: int | None = None
         self.cuts = 0
+        self.pushes = 0  # push requests seen (a request line starts a chunk going up)
 
     def _send(self, dst: socket.socket, data: bytes, direction: str) -> None:
         key = (id(dst), direction)
+        if direction == "up" and data.startswith(b"POST /sync/v1/push"):
+            self.pushes += 1
         last = self._last.get(key)
         if last is None or time.monotonic() - last > 0.05:
             time.sleep(self.one_way_s)  # first bytes of a new message: propagation delay
@@ -147,7 +150,7 @@ def pull_estimates(hub: HubProc, bps: int) -> str:
 
 
 def measured_sync(node: NodeProc, proxy: LinkProxy) -> dict[str, Any]:
-    up, down = proxy.stats.bytes_up, proxy.stats.bytes_down
+    up, down, pushes = proxy.stats.bytes_up, proxy.stats.bytes_down, proxy.pushes
     t0 = time.perf_counter()
     error = None
     summary: dict[str, Any] = {}
@@ -161,6 +164,7 @@ def measured_sync(node: NodeProc, proxy: LinkProxy) -> dict[str, Any]:
         "down": proxy.stats.bytes_down - down,
         "summary": summary,
         "error": error,
+        "pushes": proxy.pushes - pushes,
     }
 
 
@@ -178,6 +182,7 @@ def main() -> int:
     try:
         node.enroll(hub.token(union="1"))
         node.start()
+        node.api.timeout = 900  # a round over this link takes minutes when it pulls back two days
         print(f"link: {args.bps} bit/s each way, {args.rtt * 1000:.0f} ms round trip; data in {root}")
 
         n = day(node, rng, args.households, "D1")
@@ -194,19 +199,19 @@ def main() -> int:
         print("   " + pull_estimates(hub, args.bps))
 
         n2 = day(node, rng, args.households, "D2") + day(node, rng, args.households, "D3")
-        before = node.status()["pending_changes"]
-        # Cut once the upload has passed the first batch (500 of ~n2 changes) and half of the second.
+        # Cut once the upload has passed the first batch (500 of n2 changes) and half of the second.
         per_change = r["up"] / max(1, n)
         proxy.cut_up_at = proxy.stats.bytes_up + int(per_change * (500 + (n2 - 500) / 2))
         cut = measured_sync(node, proxy)
-        after_cut = node.status()["pending_changes"]
-        retry = measured_sync(node, proxy)
-        rs = retry["summary"]
+        cs = cut["summary"]
+        resent = cut["pushes"] - (cs.get("batches_pushed") or 0)
         print(
-            f"2. interrupted ({n2} changes pending): the cut attempt sent {cut['up']:,} bytes and failed "
-            f"({'cut' if proxy.cuts else 'NOT cut'}); acknowledged before the cut: {before - after_cut} change(s); "
-            f"the retry pushed {rs.get('batches_pushed')} batch(es) with {rs.get('changes_acked')} change(s), "
-            f"{retry['up']:,} bytes up, in {retry['seconds']:.1f} s; pending now {node.status()['pending_changes']}"
+            f"2. interrupted ({n2} changes pending, {-(-n2 // 500)} batches; link cut in the 2nd batch's upload: "
+            f"{'yes' if proxy.cuts else 'NO'}): the round retried by itself and finished in {cut['seconds']:.1f} s "
+            f"with {cut['pushes']} push requests for {cs.get('batches_pushed')} batches ({resent} "
+            f"batch re-sent), {cut['up']:,} bytes up ({cut['up'] - per_change * n2:,.0f} more than the clean "
+            f"estimate {per_change * n2:,.0f}), {cut['down']:,} bytes down; {cs.get('changes_acked')} acknowledged; "
+            f"error: {cut['error']}; pending now {node.status()['pending_changes']}"
         )
 
         n3 = day(node, rng, args.households, "D4")
@@ -217,7 +222,8 @@ def main() -> int:
         a = again["summary"]
         print(
             f"3. lost answer ({n3} changes): first attempt {lost['up']:,} bytes up, answer cut "
-            f"({'yes' if proxy.cuts > cuts else 'no'}); the retry re-sent {a.get('batches_pushed')} batch(es), "
+            f"({'yes' if proxy.cuts > cuts else 'no'}), {lost['pushes']} push request(s) in that round, error: "
+            f"{lost['error']}; the next round re-sent {a.get('batches_pushed')} batch(es), "
             f"{again['up']:,} bytes up; outcomes {a.get('applied')} applied / {a.get('merged')} merged "
             f"(answered from the hub's store); pending now {node.status()['pending_changes']}"
         )

@@ -410,6 +410,21 @@ def node_probe(node: Any) -> Callable[[], tuple[int, int]]:
     return probe
 
 
+def retrying_session(attempts: int = 3) -> Any:
+    """A ``requests`` session that retries a dropped or cut connection a few times within one round.
+    Safe for the push too: a batch sent again gets the hub's stored answer and changes nothing."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    retry = Retry(total=attempts, connect=attempts, read=attempts, status=0, other=0, backoff_factor=0.3,
+                  allowed_methods=None, raise_on_status=False)
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
 def agent_for_node(node: Any, *, interval_s: float | None = None, timeout_s: float = 30.0, **kw: Any) -> SyncAgent:
     """The agent of a ``field_node.node.Node``: one round forwards batches left by imported bundles (an
     upazila node) and then runs ``field_node.sync_client.sync_once``. The interval defaults to
@@ -417,7 +432,7 @@ def agent_for_node(node: Any, *, interval_s: float | None = None, timeout_s: flo
     from . import bundles, sync_client
 
     def one_round() -> dict[str, Any]:
-        client = sync_client.HubClient(node.hub_url, timeout=timeout_s)
+        client = sync_client.HubClient(node.hub_url, timeout=timeout_s, session=retrying_session())
         forwarded = bundles.forward_pending(node, client)
         data = sync_client.sync_once(node, client).to_json()
         data["bundle_batches_forwarded"] = forwarded

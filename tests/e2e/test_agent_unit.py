@@ -254,3 +254,37 @@ def test_a_locked_store_is_loaded_after_unlock_and_not_overwritten() -> None:
     store.locked = False
     assert agent.tick() is True
     assert agent.status.rounds == 8  # continued from the persisted status
+
+
+def test_the_node_session_retries_a_dropped_connection_within_a_round() -> None:
+    import socket
+    import threading
+
+    from field_node.agent import retrying_session
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        first, _ = server.accept()
+        first.close()  # the link drops the first attempt
+        conn, _ = server.accept()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(4096)
+        seen.append(data)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        conn.close()
+
+    worker = threading.Thread(target=serve, daemon=True)
+    worker.start()
+    try:
+        r = retrying_session().post(f"http://127.0.0.1:{port}/sync/v1/push", data=b"envelope", timeout=5)
+    finally:
+        worker.join(5)
+        server.close()
+    assert r.status_code == 200 and r.text == "ok"
+    assert len(seen) == 1 and seen[0].startswith(b"POST /sync/v1/push")
