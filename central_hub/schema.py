@@ -177,3 +177,7 @@ access_log = Table(
     Column("remote_addr", String(64), nullable=False),
     Column("duration_ms", Integer, nullable=False),
 )
+
+# Tables owned by other modules register themselves on ``metadata``; importing them here keeps the
+# migrations-equal-metadata check complete whatever was imported first.
+from central_hub.nid import hub_schema as _nid_hub_schema  # noqa: E402,F401

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from central_hub.nid.sql_store import SqlVerificationStore
 from central_hub.nid.sqlite_store import SqliteVerificationStore
 from central_hub.nid.store import InMemoryVerificationStore, Outcome, Status, Subject, VerificationStore
+from central_hub.store import SqlHubStore
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -27,10 +29,19 @@ def subject(n: int, **changes: object) -> Subject:
     return Subject(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(
+    params=["memory", "sqlite", "hub-sqlite", pytest.param("hub-postgres", marks=pytest.mark.postgres)]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VerificationStore]:
     if request.param == "memory":
         yield InMemoryVerificationStore()
+    elif request.param.startswith("hub-"):
+        # the queue inside the hub database (SqlVerificationStore over SqlHubStore's engine)
+        url = request.getfixturevalue("pg_url") if request.param == "hub-postgres" else f"sqlite:///{tmp_path}/hub.db"
+        hub_store = SqlHubStore(str(url))
+        hub_store.migrate()
+        yield SqlVerificationStore(hub_store)
+        hub_store.close()
     else:
         sqlite = SqliteVerificationStore(tmp_path / "nid.sqlite")
         yield sqlite
