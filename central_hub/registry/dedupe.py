@@ -76,7 +76,9 @@ def batch_dedupe(records: list[dict[str, Any]], model: Model | None = None) -> D
     linker = Linker(db.register(df), settings, log_level=logging.WARNING)
     person_cols = [f"mw_{c.name}" for c in COMPARISONS if c.role == "person"]
     house_cols = [f"mw_{c.name}" for c in COMPARISONS if c.role == "household"]
-    prior_w = math.log2(model.prior / (1 - model.prior))
+    # the same size-dependent prior as Matcher.prior_weight (the whole file is the registry here)
+    prior_w = math.log2(model.prior / (1 - model.prior)) - math.log2(
+        max(len(records), model.calibrated_size) / model.calibrated_size)
     # The gate below only lowers Splink's own total, so pairs under the auto-link weight can only link by
     # the exact tier, whose identifier agreement (NID/BRN: +12 bits or more) keeps them far above this cut.
     predictions = linker.inference.predict(threshold_match_weight=model.auto_link - 8)

@@ -42,6 +42,7 @@ class Model:
     review: float
     person_support: float
     household_cap: float
+    calibrated_size: int
     tf_min_registry: int
     tf_min_district: int
     tf_cap: float
@@ -73,6 +74,7 @@ class Model:
                 version=str(d["model_version"]), prior=float(d["prior"]), weights=weights,
                 u_exact_name=u_exact_name, auto_link=float(th["auto_link"]), review=float(th["review"]),
                 person_support=float(th["person_support"]), household_cap=float(th.get("household_cap", 10.0)),
+                calibrated_size=int(d.get("calibrated_on", {}).get("records", 100_000)),
                 tf_min_registry=int(tf.get("min_registry", 5000)), tf_min_district=int(tf.get("min_district", 500)),
                 tf_cap=float(tf.get("cap_bits", 6.0)), raw=dict(d),
             )
@@ -336,7 +338,7 @@ class Matcher:
         # siblings and twins share all of it.
         supported = self._person_supported(g, person)
         house_used = min(house, self.model.household_cap) if supported else min(house, 0.0)
-        total = self._prior_w + person + house_used
+        total = self.prior_weight() + person + house_used
         rule = self._exact(g)
         if rule:
             band = AUTO
@@ -352,6 +354,13 @@ class Matcher:
         if rule:
             evidence["rule"] = rule
         return Candidate(b.record_id, total, band, evidence)
+
+    def prior_weight(self, registry_size: int | None = None) -> float:
+        """Log2 prior odds that a record matches one given candidate. The chance that an incoming record
+        is a given one of N falls as 1/N, so beyond the registry size the thresholds were calibrated at,
+        the prior drops by log2(N / N_calibrated): the same evidence is worth less in a bigger registry."""
+        n = self.index.size() if registry_size is None else registry_size
+        return self._prior_w - math.log2(max(n, self.model.calibrated_size) / self.model.calibrated_size)
 
     def _tf_adjustment(self, name_key: str, district_id: str | None) -> float:
         """Splink-style term-frequency adjustment of exact name agreement: log2(u_exact / tf), using the

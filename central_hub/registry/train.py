@@ -90,6 +90,7 @@ def calibrate(model: dict[str, Any], records: list[dict[str, Any]], precision: f
 
     probe = dict(model)
     probe["thresholds"] = {**model["thresholds"], "auto_link": 1e9, "review": -1e9}
+    probe["calibrated_on"] = {"records": len(records)}
     m = Matcher(MemoryIndex(), Model.from_dict(probe))
     truth = {r["record_id"]: r["true_person_id"] for r in records}
     scored: list[tuple[float, bool]] = []

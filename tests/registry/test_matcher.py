@@ -172,3 +172,10 @@ def test_fast_gammas_equal_the_declared_levels():
     pairs += [(rnd.choice(recs), rnd.choice(recs)) for _ in range(1500)]
     for a, b in pairs:
         assert gammas(a, b) == [gamma(c, a, b) for c in COMPARISONS], (a, b)
+
+
+def test_prior_falls_with_registry_size_beyond_calibration(model):
+    m = Matcher(MemoryIndex(), model)
+    n = model.calibrated_size
+    assert m.prior_weight(10) == m.prior_weight(n)
+    assert m.prior_weight(n * 8) == pytest.approx(m.prior_weight(n) - 3.0)
