@@ -130,6 +130,13 @@ def set_language(code: str) -> Response:
 def home() -> str:
     st = _state()
     status = st.registry.sync_status()
+    from .agent import agent_of
+
+    snap = agent_of(current_app).snapshot()
+    agent_error = snap.get("last_error")
+    if agent_error and (status.get("last_sync_at") or "") <= (snap.get("last_attempt_at") or ""):
+        # The agent's failure is the latest news: its plain words in the operator's language.
+        status["last_error"] = agent_error["bn" if current_lang() == "bn" else "en"]
     division, district, upazila, union = geo.union_path(st.node.union_id)
     return render_template("home.html", status=status, place=(division, district, upazila, union))
 
