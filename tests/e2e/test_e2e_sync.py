@@ -219,3 +219,44 @@ def test_bundles_between_processes(world: dict[str, Any], tmp_path: Path) -> Non
         assert gunaighor.status()["pending_changes"] == 0
     finally:
         stop_all([gunaighor.proc])
+
+
+def test_the_background_agent_syncs_by_itself_and_backs_off(world: dict[str, Any], tmp_path: Path) -> None:
+    import time
+
+    hub: HubProc = world["hub"]
+    auto = NodeProc("auto", tmp_path, GUNAIGHOR, hub.url, sync_interval=1).init()
+    auto.enroll(hub.token(union=GUNAIGHOR))
+    auto.start()
+    try:
+        _, pid = household(auto, name_en="Salma Khatun", name_bn="সালমা খাতুন")
+        deadline = time.monotonic() + 30
+        while auto.status()["pending_changes"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert auto.status()["pending_changes"] == 0  # nobody pressed "Sync now"
+        assert hub.staff().get(f"/api/v1/persons/{pid}")["full_name_en"].startswith("Salma Khatun")
+
+        # The hub goes away: rounds fail, the agent backs off and says so in plain words.
+        assert hub.proc is not None
+        hub.proc.kill9()
+        household(auto)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            agent = auto.status()["agent"]
+            if agent["consecutive_failures"] >= 1:
+                break
+            time.sleep(0.2)
+        assert agent["last_error"]["kind"] == "unreachable"
+        assert "অফলাইন" in agent["last_error"]["bn"]
+        assert agent["next_attempt_at"] > agent["last_attempt_at"]
+        hub.start()
+        deadline = time.monotonic() + 40  # the first backoff is 2.5-5 s
+        while auto.status()["pending_changes"] and time.monotonic() < deadline:
+            time.sleep(0.3)
+        status = auto.status()["agent"]
+        assert status["pending_changes"] == 0 and status["last_error"] is None
+        assert status["consecutive_failures"] == 0
+    finally:
+        stop_all([auto.proc])
+        if hub.proc is not None and not hub.proc.alive:
+            hub.start()
