@@ -21,5 +21,5 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 # Compile the Bangla/English message catalogues when the packages ship any.
 for d in field_node/translations central_hub/translations; do
-    if ls "$d"/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then .venv/bin/pybabel compile -q -d "$d"; fi
+    if ls "$d"/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then .venv/bin/pybabel compile -d "$d" >/dev/null; fi
 done
