@@ -68,7 +68,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["central_hub"] = Hub(store, HubEngine(store, validator=validator))
     csrf = CSRFProtect(app)
 
-    from . import access, i18n, openapi, staff_api, sync_api, web
+    from . import access, i18n, nid_dashboard, openapi, staff_api, sync_api, web
+    from .nid import service as nid_service
+
+    nid_service.init_app(app, store, app.extensions["central_hub"].engine)
 
     i18n.init_app(app)
     access.init_app(app)
@@ -76,4 +79,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     staff_api.init_app(app, csrf)
     openapi.init_app(app)
     web.init_app(app)
+    nid_dashboard.init_app(app)
     return app

@@ -65,15 +65,40 @@ def init(db: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8700, show_default=True, type=int, help="Port to listen on.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
-def serve(db: str, host: str, port: int, threads: int) -> None:
+@click.option("--nid-url", envvar="HUB_NID_URL", default="", help="NID (EC) service URL; unset: no verification.")
+@click.option(
+    "--nid-api-key-env", envvar="HUB_NID_API_KEY_ENV", default="HUB_NID_API_KEY", show_default=True,
+    help="Environment variable that holds the NID service API key.",
+)
+@click.option("--nid-interval", envvar="HUB_NID_INTERVAL_S", default=30.0, show_default=True, type=float,
+              help="Seconds between verification runs.")
+@click.option("--nid-concurrency", envvar="HUB_NID_CONCURRENCY", default=8, show_default=True, type=int,
+              help="NID requests in flight at once.")
+def serve(
+    db: str, host: str, port: int, threads: int, nid_url: str, nid_api_key_env: str, nid_interval: float,
+    nid_concurrency: int,
+) -> None:
     import waitress
 
     from .app import create_app
+    from .nid.service import nid_service
 
     _store(db).close()
-    app = create_app({"HUB_DB_URL": db})
-    click.echo(f"central hub listening on http://{host}:{port}")
-    waitress.serve(app, host=host, port=port, threads=threads, max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
+    app = create_app({
+        "HUB_DB_URL": db, "HUB_NID_URL": nid_url, "HUB_NID_API_KEY_ENV": nid_api_key_env,
+        "HUB_NID_INTERVAL_S": nid_interval, "HUB_NID_CONCURRENCY": nid_concurrency,
+    })  # fmt: skip
+    with app.app_context():
+        verification = nid_service()
+    verification.start()
+    click.echo(f"central hub listening on http://{host}:{port}"
+               + (f"; NID verification every {nid_interval:g} s" if verification.enabled else ""))
+    try:
+        waitress.serve(
+            app, host=host, port=port, threads=threads, max_request_body_size=app.config["MAX_CONTENT_LENGTH"]
+        )
+    finally:
+        verification.stop()
 
 
 @main.command(

@@ -57,6 +57,20 @@ LABELS = {
         "non_relative": _l("Not related"),
     },
     "life_status": {"alive": _l("Alive"), "deceased": _l("Deceased"), "migrated": _l("Migrated")},
+    # NID verification results from the hub (glossary: যাচাইকৃত / তথ্যে অমিল / পাওয়া যায়নি / যাচাই অপেক্ষমাণ)
+    "nid_status": {
+        "verified": _l("Verified"),
+        "mismatch": _l("Mismatch"),
+        "not_found": _l("Not found"),
+        "pending": _l("Pending"),
+        "error": _l("Could not be checked; correct the NID"),
+    },
+    "nid_field": {
+        "name": _l("Name"),
+        "date_of_birth": _l("Date of birth"),
+        "father_name": _l("Father's name"),
+        "mother_name": _l("Mother's name"),
+    },
     "house_type": {
         "kutcha": _l("Kutcha (mud/bamboo)"),
         "semi_pucca": _l("Semi-pucca"),

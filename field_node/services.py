@@ -231,6 +231,18 @@ class Registry:
         return self._current("person", pid)
 
     @_serialised
+    def persons_needing_correction(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Persons the hub's NID check could not confirm (mismatch or not found), for the office to correct."""
+        database, _, _ = self.node.require()
+        cur = database.conn.execute(
+            "SELECT * FROM person WHERE _deleted = 0 AND nid_status IN ('mismatch', 'not_found')"
+            " ORDER BY nid_checked_at DESC, id LIMIT ?",
+            (limit,),
+        )
+        names = [d[0] for d in cur.description]
+        return [self._record("person", dict(zip(names, r, strict=True))) for r in cur.fetchall()]
+
+    @_serialised
     def find_duplicates(self, values: Mapping[str, Any], exclude_id: str | None = None) -> list[dict[str, Any]]:
         """Persons on this node with the same NID, or the same normalised name and date of birth."""
         database, _, _ = self.node.require()

@@ -230,6 +230,12 @@ def search() -> str:
     return render_template("search.html", q=q, results=results)
 
 
+@bp.get("/persons/needing-correction")
+@login_required
+def persons_needing_correction() -> str:
+    return render_template("nid_corrections.html", persons=_state().registry.persons_needing_correction())
+
+
 @bp.route("/persons/<pid>", methods=["GET", "POST"])
 @login_required
 def person_view(pid: str) -> Any:

@@ -247,8 +247,9 @@ class SqlVerificationStore:
 
 def _state(row: Any) -> VerificationState:
     return VerificationState(
-        subject=Subject(row.person_id, row.nid, row.name, date.fromisoformat(row.date_of_birth), row.father_name,
-                        row.mother_name),  # fmt: skip
+        subject=Subject(
+            row.person_id, row.nid, row.name, date.fromisoformat(row.date_of_birth), row.father_name, row.mother_name
+        ),
         status=Status(row.status),
         version=int(row.version),
         attempts=int(row.attempts),
