@@ -124,7 +124,10 @@ def document() -> dict[str, Any]:
                         "400": _err("malformed_batch, truncated_batch, non_canonical_batch, unsupported_version"),
                         "401": _err("unknown_node, bad_signature"),
                         "403": _err("revoked_node, out_of_scope"),
-                        "409": _err("sequence_gap (with resend_from), batch_replay_mismatch"),
+                        "409": _err(
+                            "sequence_gap (with resend_from), batch_replay_mismatch, "
+                            "sequence_reused (with seq, hub_last_seq)"
+                        ),
                         "413": _err("oversized_batch"),
                     },
                 }

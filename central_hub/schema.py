@@ -71,6 +71,9 @@ change_results = Table(
     Column("node_id", String(64), primary_key=True),
     Column("node_seq", BigInteger, primary_key=True),
     Column("result", Text, nullable=False),
+    # wire.change_digest of the change accepted under this seq: a resend must match it (0003; rows
+    # accepted before that migration have none and are not compared).
+    Column("digest", String(64)),
 )
 
 records = Table(

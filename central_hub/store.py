@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -221,10 +221,25 @@ class SqlHubStore:
             ).all()
         return {int(r.node_seq): ChangeResult.from_json(json.loads(r.result)) for r in rows}
 
-    def save_change_results(self, node_id: str, results: list[ChangeResult]) -> None:
+    def save_change_results(
+        self, node_id: str, results: list[ChangeResult], digests: Mapping[int, str] | None = None
+    ) -> None:
+        digests = digests or {}
         self._bulk(
-            t.change_results, [(node_id, r.node_seq, _dumps(r.to_json())) for r in results], ["node_id", "node_seq"]
+            t.change_results,
+            [(node_id, r.node_seq, _dumps(r.to_json()), digests.get(r.node_seq)) for r in results],
+            ["node_id", "node_seq"],
         )
+
+    def get_change_digests(self, node_id: str, first: int, last: int) -> dict[int, str]:
+        c = t.change_results.c
+        with self._conn() as conn:
+            rows = conn.execute(
+                select(c.node_seq, c.digest).where(
+                    c.node_id == node_id, c.node_seq >= first, c.node_seq <= last, c.digest.is_not(None)
+                )
+            ).all()
+        return {int(r.node_seq): r.digest for r in rows}
 
     # ---- HubStore: records --------------------------------------------------------------------------
 

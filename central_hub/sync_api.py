@@ -43,6 +43,7 @@ STATUS = {
     "out_of_scope": 403,
     "sequence_gap": 409,
     "batch_replay_mismatch": 409,
+    "sequence_reused": 409,
 }
 
 

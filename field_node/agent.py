@@ -89,6 +89,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The hub refused changes outside this node's union. Contact the hub administrator.",
         "এই নোডের ইউনিয়নের বাইরের পরিবর্তন হাব গ্রহণ করেনি। হাব প্রশাসকের সাথে যোগাযোগ করুন।",
     ),
+    "sequence_reused": (
+        "The hub already holds changes with the numbers this node is using: its database looks restored from "
+        "an older backup. Do not keep working on it; export its changes and ask the hub administrator to "
+        "enrol the node again.",
+        "এই নোড যে নম্বরগুলো ব্যবহার করছে, সেই নম্বরের পরিবর্তন হাবে আগেই আছে: নোডের ডাটাবেস সম্ভবত পুরনো ব্যাকআপ "
+        "থেকে ফেরানো হয়েছে। এতে আর কাজ করবেন না; এর পরিবর্তনগুলো এক্সপোর্ট করুন এবং নোডটি আবার নিবন্ধনের জন্য "
+        "হাব প্রশাসকের সাথে যোগাযোগ করুন।",
+    ),
     "locked": (
         "The node database is locked. An operator must log in before it can sync.",
         "নোডের ডাটাবেস তালাবদ্ধ। সিঙ্কের আগে একজন অপারেটরকে লগ ইন করতে হবে।",
@@ -105,7 +113,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
 
 # Failures that more attempts will not cure: the agent keeps trying, but slowly (at the backoff cap).
 PERMANENT_CODES = frozenset(
-    {"not_enrolled", "unknown_node", "bad_signature", "revoked_node", "unsupported_version", "out_of_scope"}
+    {
+        "not_enrolled",
+        "unknown_node",
+        "bad_signature",
+        "revoked_node",
+        "unsupported_version",
+        "out_of_scope",
+        "sequence_reused",
+    }
 )
 
 

@@ -237,6 +237,7 @@ _FINAL_REFUSALS = frozenset(
         "revoked_node",
         "out_of_scope",
         "batch_replay_mismatch",
+        "sequence_reused",
     }
 )
 

@@ -90,6 +90,19 @@ class BatchReplayMismatchError(SyncRefusedError):
     code = "batch_replay_mismatch"
 
 
+class SequenceReuseError(SyncRefusedError):
+    """The batch carries, under a seq the hub already holds, a change other than the one stored there:
+    the node's database went back in time (restored from an older backup) and is numbering new edits
+    again. Answering with the stored results would mark the new edits acknowledged and lose them."""
+
+    code = "sequence_reused"
+
+    def __init__(self, message: str, *, seq: int, hub_last_seq: int) -> None:
+        super().__init__(message, seq=seq, hub_last_seq=hub_last_seq)
+        self.seq = seq
+        self.hub_last_seq = hub_last_seq
+
+
 class InvalidCursorError(SyncProtocolError):
     code = "invalid_cursor"
 

@@ -20,6 +20,7 @@ from .errors import (
     RevokedNodeError,
     ScopeError,
     SequenceGapError,
+    SequenceReuseError,
     UnknownNodeError,
 )
 from .hlc import HybridLogicalClock
@@ -95,7 +96,7 @@ class HubEngine:
     def push(self, envelope: bytes) -> PushResponse:
         """Verify, apply and record one batch atomically. A replay returns the stored answer."""
         node = self.node_for(envelope)
-        batch = wire.decode_batch(envelope, node.public_key)
+        batch, digests = wire.decode_batch_digests(envelope, node.public_key)
         digest = wire.digest(envelope)
         out_of_scope = sorted({c.scope for c in batch.changes} - node.scopes)
         if out_of_scope:
@@ -119,13 +120,34 @@ class HubEngine:
                     f"{batch.first_seq}. Resend from {last + 1}.",
                     resend_from=last + 1,
                 )
-            response = self._apply_batch(batch, last)
+            if batch.first_seq <= last:
+                self._check_resent(batch, digests, last)
+            response = self._apply_batch(batch, last, digests)
             self.store.save_batch(StoredBatch(batch.batch_id, node.node_id, digest, response.to_json()))
             if batch.last_seq > last:
                 self.store.set_node_last_seq(node.node_id, batch.last_seq)
         return response
 
-    def _apply_batch(self, batch: Batch, last: int) -> PushResponse:
+    def _check_resent(self, batch: Batch, digests: tuple[str, ...], last: int) -> None:
+        """Seqs the hub already holds may only come back with the very change stored under them (a resend
+        after a lost answer). Anything else means the node's database went back in time and is reusing
+        seqs; answering with the stored results would mark its new changes acknowledged and lose them."""
+        stored = self.store.get_change_digests(batch.node_id, batch.first_seq, min(last, batch.last_seq))
+        for change, digest in zip(batch.changes, digests, strict=True):
+            if change.node_seq > last:
+                break
+            held = stored.get(change.node_seq)
+            if held is not None and held != digest:
+                raise SequenceReuseError(
+                    f"node {batch.node_id} sent a different change under seq {change.node_seq}, which the hub "
+                    f"already holds (it has this node's changes up to seq {last}). The node's database looks "
+                    "restored from an older backup: its new changes reuse old numbers. Nothing was applied. "
+                    "Export the node's changes and enrol it again as a new node before it syncs.",
+                    seq=change.node_seq,
+                    hub_last_seq=last,
+                )
+
+    def _apply_batch(self, batch: Batch, last: int, digests: tuple[str, ...]) -> PushResponse:
         earlier = self.store.get_change_results(batch.node_id, batch.first_seq, last) if batch.first_seq <= last else {}
         fresh = [c for c in batch.changes if c.node_seq > last]
         records = self.store.load_records({(c.entity, c.entity_id) for c in fresh})
@@ -189,7 +211,8 @@ class HubEngine:
         if conflicts:
             self.store.add_conflicts(conflicts)
         if new_results:
-            self.store.save_change_results(batch.node_id, new_results)
+            kept = {c.node_seq: d for c, d in zip(batch.changes, digests, strict=True) if c.node_seq > last}
+            self.store.save_change_results(batch.node_id, new_results, kept)
         return PushResponse(batch.node_id, batch.batch_id, tuple(results))
 
     def _conflict(self, change: Any, spec: ConflictSpec, history: Mapping[int, LogEntry], now: str) -> Conflict:

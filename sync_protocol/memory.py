@@ -8,7 +8,7 @@ after a commit.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -88,6 +88,7 @@ class MemoryHubStore(_Journaled):
         self.nodes: dict[str, NodeRecord] = {}
         self.batches: dict[str, StoredBatch] = {}
         self.results: dict[tuple[str, int], ChangeResult] = {}
+        self.digests: dict[tuple[str, int], str] = {}
         self.records: dict[tuple[str, str], RecordState] = {}
         self.log: list[LogEntry] = []
         self.conflicts: dict[str, Conflict] = {}
@@ -111,9 +112,16 @@ class MemoryHubStore(_Journaled):
     def get_change_results(self, node_id: str, first: int, last: int) -> dict[int, ChangeResult]:
         return {s: self.results[(node_id, s)] for s in range(first, last + 1) if (node_id, s) in self.results}
 
-    def save_change_results(self, node_id: str, results: list[ChangeResult]) -> None:
+    def save_change_results(
+        self, node_id: str, results: list[ChangeResult], digests: Mapping[int, str] | None = None
+    ) -> None:
         for r in results:
             self._set(self.results, (node_id, r.node_seq), r)
+            if digests is not None and r.node_seq in digests:
+                self._set(self.digests, (node_id, r.node_seq), digests[r.node_seq])
+
+    def get_change_digests(self, node_id: str, first: int, last: int) -> dict[int, str]:
+        return {s: self.digests[(node_id, s)] for s in range(first, last + 1) if (node_id, s) in self.digests}
 
     def load_records(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RecordState]:
         return {k: self.records[k] for k in keys if k in self.records}

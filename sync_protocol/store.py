@@ -10,7 +10,7 @@ must never see seq N+1 committed before N.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -49,7 +49,15 @@ class HubStore(Protocol):
 
     def get_change_results(self, node_id: str, first: int, last: int) -> dict[int, ChangeResult]: ...
 
-    def save_change_results(self, node_id: str, results: list[ChangeResult]) -> None: ...
+    def save_change_results(
+        self, node_id: str, results: list[ChangeResult], digests: Mapping[int, str] | None = None
+    ) -> None:
+        """``digests``: node_seq -> ``wire.change_digest`` of the change accepted under that seq."""
+        ...
+
+    def get_change_digests(self, node_id: str, first: int, last: int) -> dict[int, str]:
+        """Stored digests for seqs first..last; a seq stored without one is simply absent."""
+        ...
 
     def load_records(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RecordState]: ...
 

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 
 from central_hub.schema import metadata
 from central_hub.store import SqlHubStore
-from sync_protocol.errors import BatchReplayMismatchError, SequenceGapError
+from sync_protocol.errors import BatchReplayMismatchError, SequenceGapError, SequenceReuseError
 from sync_protocol.hlc import HybridLogicalClock
 from sync_protocol.hub import HubEngine
 from sync_protocol.memory import MemoryHubStore
@@ -63,6 +63,50 @@ def test_batches_and_change_results(sql_store: SqlHubStore) -> None:
     assert sql_store.get_change_results("n1", 2, 3) == {2: results[1], 3: results[2]}
     assert sql_store.get_change_results("n1", 1, 10) == {r.node_seq: r for r in results}
     assert sql_store.get_change_results("n2", 1, 1) == {}
+
+
+def test_change_digests(sql_store: SqlHubStore) -> None:
+    with sql_store.transaction():
+        sql_store.save_change_results("n1", [ChangeResult(1, "applied", hub_seq=1)])  # no digest: not compared
+        sql_store.save_change_results(
+            "n1", [ChangeResult(2, "applied", hub_seq=2), ChangeResult(3, "merged")], {2: "a" * 32, 3: "b" * 32}
+        )
+        sql_store.save_change_results("n2", [ChangeResult(2, "applied", hub_seq=3)], {2: "c" * 32})
+    assert sql_store.get_change_digests("n1", 1, 10) == {2: "a" * 32, 3: "b" * 32}
+    assert sql_store.get_change_digests("n1", 3, 3) == {3: "b" * 32}
+    assert sql_store.get_change_digests("n2", 1, 5) == {2: "c" * 32}
+    assert sql_store.get_change_results("n1", 1, 3)[3] == ChangeResult(3, "merged")
+
+
+def test_sequence_reuse_is_refused_on_every_store(sql_store: SqlHubStore) -> None:
+    """A resend of held seqs with the same changes is answered; a different change under a held seq (a node
+    restored from an older backup) refuses the whole batch and changes nothing, on both stores alike."""
+    mem = MemoryHubStore()
+    a = FakeNode("node-a")
+    for store in (mem, sql_store):
+        store.add_node(a.record())
+    engines = (_engine(sql_store), _engine(mem))
+    held = [a.change(f"p{i}", person(i)) for i in range(3)]
+    for eng in engines:
+        eng.push(a.envelope(held))
+    # the answer was lost; the node resends seqs 2-3 with one new change, under a new batch id
+    new = a.change("p3", person(3))
+    resend = a.envelope([*held[1:], new])
+    answers = [eng.push(resend) for eng in engines]
+    assert answers[0] == answers[1]
+    assert [r.node_seq for r in answers[0].results] == [2, 3, 4]
+    # restored from a backup taken after seq 2: its next edit is numbered 3 again
+    a.seq = 2
+    reused = a.envelope([a.change("p9", person(9))])
+    for eng, store in zip(engines, (sql_store, mem), strict=True):
+        before = (store.last_hub_seq(), store.get_node("node-a"), store.get_change_results("node-a", 1, 10))
+        with pytest.raises(SequenceReuseError) as caught:
+            eng.push(reused)
+        assert caught.value.seq == 3 and caught.value.hub_last_seq == 4
+        assert (store.last_hub_seq(), store.get_node("node-a"), store.get_change_results("node-a", 1, 10)) == before
+        assert store.load_records([("person", "p9")]) == {}
+    assert sql_store.get_change_digests("node-a", 1, 10) == mem.get_change_digests("node-a", 1, 10)
+    assert len(sql_store.get_change_digests("node-a", 1, 10)) == 4
 
 
 def _state(entity_id: str, scope: str, values: dict, rev: int, entity: str = "person") -> RecordState:

@@ -141,6 +141,23 @@ def test_every_refusal_applies_nothing(hub_env: HubEnv) -> None:
     assert hub_env.store.last_hub_seq() == 1
 
 
+def test_node_restored_from_an_older_backup_is_refused_with_sequence_reused(hub_env: HubEnv) -> None:
+    node = FakeNode(uuid7())
+    hub_env.enrol(node)
+    first = [node.change(f"p{i}", person(i)) for i in range(3)]
+    assert hub_env.push(node.envelope(first)).status_code == 200
+    # a resend of seqs the hub holds, with the same changes (answer lost), is still answered
+    again = hub_env.push(node.envelope(first[1:]))
+    assert again.status_code == 200 and [r["seq"] for r in again.json["results"]] == [2, 3]
+    node.seq = 1  # the node's database comes back from a backup taken after seq 1
+    err = _refused(
+        hub_env, node.envelope([node.change("p7", person(7)), node.change("p8", person(8))]), 409, "sequence_reused"
+    )
+    assert err["seq"] == 2 and err["hub_last_seq"] == 3
+    assert "restored from an older backup" in err["message"] and "seq 2" in err["message"]
+    assert hub_env.store.load_records([("person", "p7"), ("person", "p8")]) == {}
+
+
 def _first_batch_id(env: HubEnv) -> str:
     from sqlalchemy import select
 
