@@ -55,6 +55,7 @@ class BatchReport:
     claimed: int = 0
     recorded: dict[str, int] = field(default_factory=dict)  # status -> count
     stale: int = 0  # answers dropped because the person changed while being checked
+    unrecorded: int = 0  # answers whose recording failed (asked again once the lease runs out)
 
     def add(self, status: str) -> None:
         self.recorded[status] = self.recorded.get(status, 0) + 1
@@ -151,7 +152,12 @@ class VerificationWorker:
         except Exception as exc:  # a verifier bug must not lose the rest of the batch
             log.exception("verifier raised for person %s", claim.subject.person_id)
             outcome = self._failure(claim, VerificationFailed(True, f"verifier raised {type(exc).__name__}"))
-        state = self.store.record(claim, outcome, self._now())
+        try:
+            state = self.store.record(claim, outcome, self._now())
+        except Exception:  # e.g. the database is busy: the lease runs out and the person is asked again
+            log.exception("recording the NID result of person %s failed", claim.subject.person_id)
+            report.unrecorded += 1
+            return
         if state is None:
             report.stale += 1
             return

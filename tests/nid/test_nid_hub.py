@@ -7,6 +7,7 @@ atomic result publishing, and the staff dashboard (JSON, roles, scope, Bangla)."
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,15 +22,18 @@ from central_hub import accounts
 from central_hub.app import create_app as create_hub
 from central_hub.enrolment import issue_token
 from central_hub.nid import simulator
+from central_hub.nid.memory import InMemoryNidVerifier
 from central_hub.nid.population import PopulationRecord, generate
-from central_hub.nid.service import NidService
+from central_hub.nid.service import NidService, make_publisher
 from central_hub.nid.sql_store import SqlVerificationStore
 from central_hub.nid.store import Outcome, Status, Subject
+from central_hub.nid.worker import VerificationWorker
 from central_hub.store import SqlHubStore
 from field_node.app import create_app as create_node_app
 from field_node.node import Node
 from field_node.services import Registry
 from field_node.sync_client import enroll, sync_once
+from sync_protocol.hub import HubEngine
 
 OPERATOR, NODE_PASSWORD = "rahima", "correct horse battery"
 STAFF_PASSWORD = "correct horse 1"
@@ -356,3 +360,85 @@ def test_dashboard_page_in_a_real_browser_in_english_and_bangla(world: World, br
         page.screenshot(path="/tmp/nid-dashboard-bn.png", full_page=True)
     finally:
         page.close()
+
+
+def test_the_scheduled_job_verifies_without_being_called(world: World) -> None:
+    """What `central-hub serve` runs: the APScheduler job scans and verifies on its own."""
+    w = world
+    register(w)
+    w.sync()
+    w.service.interval_s = 0.2
+    w.service.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        counts = w.service.store.counts()
+        if counts["verified"] + counts["mismatch"] + counts["not_found"] == 3:
+            break
+        time.sleep(0.05)
+    w.service.stop()
+    counts = w.service.store.counts()
+    assert (counts["verified"], counts["mismatch"], counts["not_found"], counts["pending"]) == (1, 1, 1, 0)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def hub_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlHubStore]:
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else f"sqlite:///{tmp_path / 'hub.db'}"
+    store = SqlHubStore(str(url))
+    store.migrate()
+    yield store
+    store.close()
+
+
+def test_scan_and_publish_on_both_backends(hub_db: SqlHubStore) -> None:
+    """The log scan queues persons written by any path (node push, staff resolution, hub write) and only
+    when verified details changed; a recorded result enters the hub log in the same transaction."""
+    engine = HubEngine(hub_db)
+    queue = SqlVerificationStore(hub_db, publish=make_publisher(engine))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    person = {"full_name_bn": "মোঃ আব্দুল করিম", "date_of_birth": "1980-02-03", "nid": "1980123456789"}
+    engine.hub_write("person", "p1", person, scope="1")
+    engine.hub_write("person", "p2", {"full_name_bn": "রহিমা খাতুন", "date_of_birth": "1990-01-01"}, scope="1")  # no NID
+    engine.hub_write("household", "h1", {"village": "Subil"}, scope="1")
+    assert queue.scan_until_done(now) == 1 and queue.scan_cursor() == 3
+    assert queue.scan_until_done(now) == 0  # nothing new
+
+    (claim,) = queue.claim(10, now, timedelta(minutes=5))
+    state = queue.record(claim, Outcome(Status.MISMATCH, mismatch_fields=("name",)), now)
+    assert state is not None
+    entry = hub_db.read_log(3, None, 10)[-1]
+    assert (entry.entity_id, entry.fields["nid_status"], entry.fields["nid_mismatch_fields"]) == (
+        "p1",
+        "mismatch",
+        ["name"],
+    )
+    assert queue.scan_until_done(now) == 0  # our own hub-owned write does not re-queue
+
+    engine.hub_write("person", "p1", {"mobile": "01711000000"})  # not asked of the EC
+    assert queue.scan_until_done(now) == 0
+    engine.hub_write("person", "p1", {"full_name_bn": "মোঃ আবদুল করিম"})  # e.g. a staff resolution of the name
+    assert queue.scan_until_done(now) == 1
+    requeued = queue.get("p1")
+    assert requeued is not None and requeued.status == Status.PENDING and requeued.version == 2
+    assert requeued.subject.name == "মোঃ আবদুল করিম"
+
+
+def test_a_failing_record_does_not_stop_the_batch(tmp_path: Path) -> None:
+    hub_store = SqlHubStore(f"sqlite:///{tmp_path / 'hub.db'}")
+    hub_store.migrate()
+    calls = {"n": 0}
+
+    def flaky_publish(_state: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database busy")
+
+    store = SqlVerificationStore(hub_store, publish=flaky_publish)
+    now = datetime.now(UTC)
+    for n in range(3):
+        store.enqueue(Subject(f"p{n}", f"{1234567890 + n}", "Abdul Karim", date(1980, 1, 1)), now)
+    verifier = InMemoryNidVerifier([])
+    with VerificationWorker(store, verifier, max_workers=2) as worker:
+        report = worker.run_once()
+    assert report.claimed == 3 and report.unrecorded == 1 and report.recorded == {"not_found": 2}
+    assert store.counts()["pending"] == 1  # leased; asked again after the lease
+    hub_store.close()

@@ -29,9 +29,7 @@ def subject(n: int, **changes: object) -> Subject:
     return Subject(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(
-    params=["memory", "sqlite", "hub-sqlite", pytest.param("hub-postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(params=["memory", "sqlite", "hub-sqlite", pytest.param("hub-postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VerificationStore]:
     if request.param == "memory":
         yield InMemoryVerificationStore()
