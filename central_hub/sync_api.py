@@ -8,6 +8,8 @@ any later refusal.
 from __future__ import annotations
 
 import contextlib
+import gzip
+import json
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -116,7 +118,21 @@ def pull() -> Response:
     except ValueError as exc:
         raise InvalidRequestError("bad limit", {"limit": ["a whole number from 1 to 5000"]}) from exc
     page = hub().engine.pull(node_id, query.get("cursor"), limit)
-    return jsonify(page.to_json())
+    return _compact_json(page.to_json())
+
+
+def _compact_json(data: Any) -> Response:
+    """Pull pages are most of what a union's slow link carries: compact UTF-8 JSON (Bangla stays 3 bytes a
+    letter instead of 6 as \\u escapes), gzipped when the node accepts it (requests always does)."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    resp = Response(mimetype="application/json")
+    if "gzip" in request.accept_encodings and len(body) > 512:
+        resp.set_data(gzip.compress(body, 6))
+        resp.headers["Content-Encoding"] = "gzip"
+    else:
+        resp.set_data(body)
+    resp.headers["Vary"] = "Accept-Encoding"
+    return resp
 
 
 def init_app(app: Flask, csrf: CSRFProtect) -> None:

@@ -255,3 +255,23 @@ def test_upazila_node_pulls_every_union_of_its_upazila_only(hub_env: HubEnv) -> 
     entries = hub_env.pull(upazila).json["entries"]
     assert {e["scope"] for e in entries} == set(inside)
     assert len(entries) == 6
+
+
+def test_pull_page_is_gzipped_for_a_node_that_accepts_it(hub_env: HubEnv) -> None:
+    """A slow union link carries mostly pull pages; they must travel compressed and decode identically."""
+    import gzip
+    import json
+
+    from sync_protocol.auth import sign_request
+
+    node = FakeNode(uuid7())
+    hub_env.enrol(node)
+    assert hub_env.push(node.envelope([node.change(f"p{i}", person(i)) for i in range(40)])).status_code == 200
+    plain = hub_env.pull(node)
+    headers = sign_request(node.signer, node.node_id, "GET", "/sync/v1/pull", {})
+    zipped = hub_env.client.get("/sync/v1/pull", headers={**headers, "Accept-Encoding": "gzip"})
+    assert zipped.status_code == 200
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert "Content-Encoding" not in plain.headers
+    assert json.loads(gzip.decompress(zipped.data)) == plain.json
+    assert len(zipped.data) * 3 < len(plain.data)
