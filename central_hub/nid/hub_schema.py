@@ -32,4 +32,5 @@ nid_verification = Table(
     Column("seq", BigInteger, nullable=False),  # enqueue order: ties between equal due times
     Index("ix_nid_verification_due", "due_at", "seq"),
     Index("ix_nid_verification_status", "status", "checked_at"),
+    Index("ix_nid_verification_seq", "seq"),
 )

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 
 from central_hub import schema as hub_tables
 from central_hub.nid.hub_bridge import VERIFICATION_FIELDS, subject_from_person
@@ -93,6 +93,48 @@ class SqlVerificationStore:
         else:
             conn.execute(update(q).where(q.c.person_id == subject.person_id).values(**values))
         return True
+
+    def _enqueue_many_tx(self, subjects: list[Subject], now: datetime) -> int:
+        """``enqueue`` for many persons with a handful of statements (the scan holds the writer lock)."""
+        if not subjects:
+            return 0
+        conn = self.hub_store._writer()
+        current: dict[str, Any] = {}
+        ids = [s.person_id for s in subjects]
+        for i in range(0, len(ids), 500):
+            for found in conn.execute(
+                select(q.c.person_id, q.c.nid, q.c.name, q.c.date_of_birth, q.c.father_name, q.c.mother_name,
+                       q.c.version).where(q.c.person_id.in_(ids[i : i + 500]))
+            ):  # fmt: skip
+                current[found.person_id] = found
+        seq = int(conn.execute(select(func.coalesce(func.max(q.c.seq), 0))).scalar_one())
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for subject in subjects:
+            row = current.get(subject.person_id)
+            dob = subject.date_of_birth.isoformat()
+            details = (subject.nid, subject.name, dob, subject.father_name, subject.mother_name)
+            if row is not None and tuple(row[1:6]) == details:
+                continue
+            seq += 1
+            values = {
+                "nid": subject.nid, "name": subject.name, "date_of_birth": dob, "father_name": subject.father_name,
+                "mother_name": subject.mother_name, "status": Status.PENDING.value,
+                "version": row.version + 1 if row is not None else 1, "attempts": 0, "mismatch_fields": "",
+                "retrying": False, "due_at": _ms(now), "lease_until": None, "error": None, "checked_at": None,
+                "seq": seq,
+            }  # fmt: skip
+            if row is None:
+                inserts.append({"person_id": subject.person_id, **values})
+            else:
+                updates.append({"b_person_id": subject.person_id, **{f"b_{k}": v for k, v in values.items()}})
+        if inserts:
+            conn.execute(insert(q), inserts)
+        if updates:
+            names = [k[2:] for k in updates[0] if k != "b_person_id"]
+            stmt = update(q).where(q.c.person_id == bindparam("b_person_id"))
+            conn.execute(stmt.values({k: bindparam(f"b_{k}") for k in names}), updates)
+        return len(inserts) + len(updates)
 
     def claim(self, limit: int, now: datetime, lease: timedelta) -> list[Claim]:
         t = _ms(now)
@@ -203,40 +245,47 @@ class SqlVerificationStore:
     def scan_cursor(self) -> int:
         return int(self.hub_store.get_setting(SCAN_CURSOR_KEY) or 0)
 
-    def scan_hub_log(self, now: datetime, limit: int = 5000) -> int:
+    def scan_hub_log(self, now: datetime, limit: int = 1000) -> int:
         """Queue persons whose verified details were written since the last scan (at most ``limit`` log
         entries per call). Returns how many persons became pending. Idempotent: a subject whose details did
-        not change is left as it is."""
+        not change is left as it is.
+
+        Reading the log and the records happens outside the writer transaction, so pushes wait only for
+        the enqueue itself. Writers commit in ``hub_seq`` order, so the rows read are a gapless prefix;
+        a record changed after it was read has a newer log entry, which the next scan takes."""
         log = hub_tables.hub_log.c
-        with self.hub_store.transaction():
-            conn = self.hub_store._writer()
-            cursor = self.scan_cursor()
+        cursor = self.scan_cursor()
+        with self.hub_store._conn() as conn:
             rows = conn.execute(
                 select(log.hub_seq, log.entity, log.entity_id, log.fields)
                 .where(log.hub_seq > cursor)
                 .order_by(log.hub_seq)
                 .limit(limit)
             ).all()
-            if not rows:
-                return 0
-            touched = {
-                r.entity_id for r in rows if r.entity == "person" and VERIFICATION_FIELDS & json.loads(r.fields).keys()
-            }
-            queued = 0
-            records = self.hub_store.load_records([("person", pid) for pid in touched])
-            for (_, person_id), record in sorted(records.items()):
-                values = record.values()
-                if values.get(DELETED):
-                    continue
-                subject = subject_from_person(person_id, values)
-                if subject is not None:
-                    queued += self._enqueue_tx(subject, now)
+        if not rows:
+            return 0
+        touched = {
+            r.entity_id for r in rows if r.entity == "person" and VERIFICATION_FIELDS & json.loads(r.fields).keys()
+        }
+        subjects = []
+        records = self.hub_store.load_records([("person", pid) for pid in touched])
+        for (_, person_id), record in sorted(records.items()):
+            values = record.values()
+            if values.get(DELETED):
+                continue
+            subject = subject_from_person(person_id, values)
+            if subject is not None:
+                subjects.append(subject)
+        with self.hub_store.transaction():
+            if self.scan_cursor() != cursor:
+                return 0  # another hub process scanned these entries meanwhile
+            queued = self._enqueue_many_tx(subjects, now)
             self.hub_store._upsert(
                 hub_tables.settings, [{"key": SCAN_CURSOR_KEY, "value": str(rows[-1].hub_seq)}], ["key"]
             )
             return queued
 
-    def scan_until_done(self, now: datetime, limit: int = 5000) -> int:
+    def scan_until_done(self, now: datetime, limit: int = 1000) -> int:
         queued = 0
         while True:
             before = self.scan_cursor()

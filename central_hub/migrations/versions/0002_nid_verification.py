@@ -38,6 +38,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_nid_verification_due", "nid_verification", ["due_at", "seq"])
     op.create_index("ix_nid_verification_status", "nid_verification", ["status", "checked_at"])
+    op.create_index("ix_nid_verification_seq", "nid_verification", ["seq"])
 
 
 def downgrade() -> None:
