@@ -63,7 +63,7 @@ LABELS = {
         "mismatch": _l("Mismatch"),
         "not_found": _l("Not found"),
         "pending": _l("Pending"),
-        "error": _l("Could not be checked; correct the NID"),
+        "error": _l("Could not be checked"),
     },
     "nid_field": {
         "name": _l("Name"),

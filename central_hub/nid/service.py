@@ -96,6 +96,8 @@ class NidService:
     def start(self) -> None:
         if self.worker is None or self._scheduler is not None:
             return
+        if requeued := self.store.retry_service_errors(self.now()):
+            log.info("asking the NID service again for %d person(s) it failed for before", requeued)
         from apscheduler.schedulers.background import BackgroundScheduler
 
         scheduler = BackgroundScheduler(daemon=True)

@@ -194,6 +194,18 @@ class SqlVerificationStore:
             result["retrying"] += int(retrying or 0)
         return result
 
+    def retry_service_errors(self, now: datetime) -> int:
+        """Make final errors that came from the service side (refused key, answers we could not read,
+        refused requests) due again; details that can never verify (``invalid_request``) stay until
+        someone corrects the record. Run at start-up: a fixed API key then re-checks everyone it failed."""
+        with self.hub_store.transaction():
+            result = self.hub_store._writer().execute(
+                update(q)
+                .where(q.c.status == Status.ERROR.value, q.c.retrying.is_(False), ~q.c.error.like("invalid_request%"))
+                .values(retrying=True, due_at=_ms(now), lease_until=None)
+            )
+            return int(result.rowcount or 0)
+
     # ---- for the staff dashboard ---------------------------------------------------------------------
 
     def counts_by_union(self, unions: frozenset[str] | None) -> dict[str, dict[str, int]]:

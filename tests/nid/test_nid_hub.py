@@ -442,3 +442,28 @@ def test_a_failing_record_does_not_stop_the_batch(tmp_path: Path) -> None:
     assert report.claimed == 3 and report.unrecorded == 1 and report.recorded == {"not_found": 2}
     assert store.counts()["pending"] == 1  # leased; asked again after the lease
     hub_store.close()
+
+
+def test_service_side_errors_are_retried_at_start_but_invalid_details_are_not(tmp_path: Path) -> None:
+    """A wrong API key makes every answer a final error; after fixing the key and restarting, those
+    persons are asked again. Details that can never verify wait for a correction instead."""
+    hub_store = SqlHubStore(f"sqlite:///{tmp_path / 'hub.db'}")
+    hub_store.migrate()
+    store = SqlVerificationStore(hub_store)
+    now = datetime.now(UTC)
+    store.enqueue(Subject("key", "1234567890", "Abdul Karim", date(1980, 1, 1)), now)
+    store.enqueue(Subject("bad", "12345", "Abdul Karim", date(1980, 1, 1)), now)
+    claims = {c.subject.person_id: c for c in store.claim(10, now, timedelta(minutes=5))}
+    store.record(claims["key"], Outcome(Status.ERROR, error="auth_failed: HTTP 401"), now)
+    store.record(claims["bad"], Outcome(Status.ERROR, error="invalid_request: NID must have 10, 13 or 17 digits"), now)
+    assert store.claim(10, now + timedelta(hours=1), timedelta(minutes=5)) == []
+
+    service = NidService(store, VerificationWorker(store, InMemoryNidVerifier([]), max_workers=1), interval_s=3600)
+    service.start()
+    deadline = time.monotonic() + 10
+    while store.get("key").status == Status.ERROR and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.02)
+    service.stop()
+    assert store.get("key").status == Status.NOT_FOUND  # type: ignore[union-attr]  # asked again: a verdict
+    assert store.get("bad").status == Status.ERROR and not store.get("bad").retrying  # type: ignore[union-attr]
+    hub_store.close()
