@@ -38,8 +38,8 @@ PG_WRITER_LOCK = 0x4E5350_4855  # "NSP" "HU"
 _CHUNK = 500
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# One encoder, built once: json.dumps with options builds a new one per call, several times per change.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def utc_now() -> dt.datetime:

@@ -135,8 +135,14 @@ def bangla_digits(text: str) -> str:
     return str(text).translate(_TO_BANGLA)
 
 
+_SEPARATORS = re.compile(r"[\s\-.]")
+_MOBILE = re.compile(r"01[3-9]\d{8}")
+_ID = re.compile(r"[0-9A-Za-z\-_]+")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
 def _digits_only(text: str) -> str:
-    return re.sub(r"[\s\-.]", "", ascii_digits(str(text)))
+    return _SEPARATORS.sub("", ascii_digits(str(text)))
 
 
 def normalize_mobile(text: str) -> str | None:
@@ -147,7 +153,7 @@ def normalize_mobile(text: str) -> str | None:
         s = s[1:]
     if s.startswith("880") and len(s) == 13:
         s = s[2:]
-    if re.fullmatch(r"01[3-9]\d{8}", s):
+    if _MOBILE.fullmatch(s):
         return s
     return None
 
@@ -158,7 +164,7 @@ def normalize_nid(text: str) -> str:
 
 def normalize_name(text: str) -> str:
     """Key for "same name" checks: case-folded, punctuation dropped, spaces collapsed."""
-    s = re.sub(r"[^\w\s]", " ", str(text).casefold())
+    s = _PUNCTUATION.sub(" ", str(text).casefold())
     return " ".join(s.split())
 
 
@@ -229,7 +235,7 @@ class _Id(fields.Field):
         s = str(value).strip()
         if not s:
             return None
-        if len(s) > 64 or not re.fullmatch(r"[0-9A-Za-z\-_]+", s):
+        if len(s) > 64 or not _ID.fullmatch(s):
             raise ValidationError(MSG_INVALID)
         return s
 
@@ -450,6 +456,56 @@ def _cross_field(
     return errors
 
 
+def _load_with_schema(entity: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The reference: ``Schema.load(partial=True)`` of known, non-None fields. ``_load`` must give the same
+    answer (tests/node/test_validation_fastpath.py checks it on generated input)."""
+    try:
+        return dict(SCHEMAS[entity].load(data, partial=True)), {}
+    except ValidationError as exc:
+        msgs = exc.normalized_messages()
+        assert isinstance(msgs, dict)
+        errors = {str(k): list(v) if isinstance(v, list) else [str(v)] for k, v in msgs.items()}
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        return dict(valid), errors
+
+
+_Plain = tuple[tuple[str, Callable[..., Any]], ...]
+
+
+@cache
+def _plain_fields(entity: str) -> _Plain | None:
+    """``(name, field._deserialize)`` in the schema's order, when every field is one that ``Schema.load``
+    would only pass to ``_deserialize``: no validators, no pre-load hooks, no data key. Calling them
+    directly skips marshmallow's per-call machinery, which cost the hub most of ``validate_change``."""
+    schema = SCHEMAS[entity]
+    if any(schema._hooks.values()):  # pragma: no cover - @pre_load / @validates hooks: marshmallow only
+        return None
+    out = []
+    for name, field in schema.fields.items():
+        if field.validators or getattr(field, "pre_load", None) or field.data_key not in (None, name):
+            return None  # pragma: no cover - none of ours; keeps the fast path honest if one appears
+        out.append((name, field._deserialize))
+    return tuple(out)
+
+
+def _load(entity: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """``_load_with_schema`` without marshmallow's per-call machinery; same values, errors and order."""
+    plain = _plain_fields(entity)
+    if plain is None:  # pragma: no cover
+        return _load_with_schema(entity, data)
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, deserialize in plain:
+        if name not in data:
+            continue
+        try:
+            values[name] = deserialize(data[name], name, data)
+        except ValidationError as exc:
+            msgs = exc.messages
+            errors[name] = list(msgs) if isinstance(msgs, list) else [str(msgs)]
+    return values, errors
+
+
 def clean(
     entity: str,
     data: Mapping[str, Any],
@@ -473,15 +529,10 @@ def clean(
     # None and "" mean "clear this field"; the field types turn "" into None, explicit None passes.
     to_load = {k: v for k, v in payload.items() if v is not None}
     values: dict[str, Any] = {k: None for k, v in payload.items() if v is None}
-    try:
-        values.update(schema.load(to_load, partial=True))
-    except ValidationError as exc:
-        msgs = exc.normalized_messages()
-        assert isinstance(msgs, dict)
-        for k, v in msgs.items():
-            errors.setdefault(str(k), []).extend(v if isinstance(v, list) else [str(v)])
-        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
-        values.update(valid)
+    loaded, field_errors = _load(entity, to_load)
+    values.update(loaded)
+    for k, msgs in field_errors.items():
+        errors.setdefault(k, []).extend(msgs)
     creating = current is None
     merged = {**(current or {}), **values}
     if creating:

@@ -42,8 +42,13 @@ _HEAD = struct.Struct(">4sHHBB")
 _LEN = struct.Struct(">I")
 
 
+# One encoder for every call: json.dumps with options builds a new JSONEncoder each time (the hub encodes
+# one row per change). Same output as json.dumps with these options.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return _CANONICAL(value).encode("utf-8")
 
 
 @dataclass(frozen=True)
