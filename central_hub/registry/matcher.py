@@ -118,6 +118,8 @@ class IdentityIndex(Protocol):
 
     def name_frequency(self, name_key: str, district_id: str | None) -> tuple[float, float | None]: ...
 
+    def district_size(self, district_id: str | None) -> int: ...
+
     def size(self) -> int: ...
 
     def add_edge(self, edge: Edge) -> None: ...
@@ -370,8 +372,7 @@ class Matcher:
             return 0.0
         nat, dist = self.index.name_frequency(name_key, district_id)
         tf = nat
-        district_size = getattr(self.index, "district_size", None)
-        if dist is not None and district_size is not None and district_size(district_id) >= m.tf_min_district:
+        if dist is not None and self.index.district_size(district_id) >= m.tf_min_district:
             tf = max(tf, dist)
         tf = max(tf, 1.0 / max(self.index.size(), 1))
         adj = math.log2(m.u_exact_name / tf)
