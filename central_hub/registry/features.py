@@ -112,11 +112,26 @@ def prepare(record: Mapping[str, Any]) -> Features:
         mobile=normalize_mobile(_s(record.get("mobile"))),
         account=normalize_account(_s(record.get("account_number"))),
         union_id=_s(record.get("union_id")) or None,
-        district_id=_s(record.get("district_id")) or None,
+        district_id=_s(record.get("district_id")) or _district_of(_s(record.get("union_id"))),
         name_set=frozenset(name_keys),
         fs_set=frozenset(fs),
         dob_heaped=bool(dob_d and dob_d.month == 1 and dob_d.day == 1),
     )
+
+
+_UNION_DISTRICT: dict[str, str] | None = None
+
+
+def _district_of(union_id: str) -> str | None:
+    """District of a union from the bundled geography (person records carry only the union)."""
+    global _UNION_DISTRICT
+    if not union_id:
+        return None
+    if _UNION_DISTRICT is None:
+        from central_hub.registry.synth import union_districts
+
+        _UNION_DISTRICT = dict(union_districts())
+    return _UNION_DISTRICT.get(union_id)
 
 
 # --- comparison levels ---------------------------------------------------------------------------------

@@ -179,3 +179,9 @@ def test_prior_falls_with_registry_size_beyond_calibration(model):
     n = model.calibrated_size
     assert m.prior_weight(10) == m.prior_weight(n)
     assert m.prior_weight(n * 8) == pytest.approx(m.prior_weight(n) - 3.0)
+
+
+def test_district_comes_from_the_union_when_missing():
+    f = prepare({"record_id": "x", "full_name_en": "Rahim", "union_id": "1"})
+    assert f.district_id == "1"  # Subil union is in Cumilla district
+    assert prepare({"record_id": "y", "full_name_en": "Rahim"}).district_id is None
