@@ -13,7 +13,7 @@ from flask_wtf import CSRFProtect
 
 from . import api, ui
 from .auth import TokenStore
-from .i18n import current_lang, digits, label, label_options, select_locale
+from .i18n import current_lang, digits, label, label_options, select_locale, when
 from .node import Node
 from .services import Registry
 
@@ -52,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     app.jinja_env.globals.update(label=label, label_options=label_options, current_lang=current_lang)
     app.jinja_env.filters["digits"] = digits
+    app.jinja_env.filters["when"] = when
     api.init_app(app)
     csrf.exempt(api.bp)  # bearer-token API: no cookies, so no cross-site request forgery
     ui.init_app(app)

@@ -31,6 +31,14 @@ def digits(value: object) -> str:
     return bangla_digits(text) if current_lang() == "bn" else text
 
 
+def when(value: object) -> str:
+    """An ISO-8601 UTC time as an operator reads it ("2026-11-24 19:59 UTC"), in the page's digits."""
+    text = "" if value is None else str(value)
+    if len(text) >= 16 and text[10] == "T":
+        text = f"{text[:10]} {text[11:16]} UTC"
+    return digits(text)
+
+
 LABELS = {
     "sex": {"female": _l("Female"), "male": _l("Male"), "third_gender": _l("Third gender")},
     "marital_status": {

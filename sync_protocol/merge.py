@@ -59,13 +59,25 @@ def effective_base(change_base: Mapping[str, int], name: str, fs: FieldState, no
     return max(int(change_base.get(name, 0)), int(fs.seen.get(node_id, 0)))
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """JSON equality that keeps types apart: ``True`` is not ``1`` and ``1`` is not ``1.0``, because the
+    wire round-trips them as different values and a registry must not treat a changed type as no change."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 def decide_field(fs: FieldState | None, incoming: Any, base_rev: int, node_id: str) -> FieldDecision:
     """The per-field rule on its own."""
     if fs is None:
         return FieldDecision.APPLY
     if fs.rev <= max(base_rev, int(fs.seen.get(node_id, 0))):
-        return FieldDecision.APPLY if fs.value != incoming else FieldDecision.UNCHANGED
-    if fs.value == incoming:
+        return FieldDecision.UNCHANGED if same_value(fs.value, incoming) else FieldDecision.APPLY
+    if same_value(fs.value, incoming):
         return FieldDecision.UNCHANGED
     return FieldDecision.CONFLICT
 
@@ -226,7 +238,7 @@ def _merge_append_only(change: Change, current: RecordState | None, hub_seq: int
         fields = {k: FieldState(v, hub_seq, node, {node: hub_seq}) for k, v in change.fields.items()}
         state = RecordState(change.entity, change.entity_id, change.scope, fields)
         return MergeResult(Outcome.APPLIED, state, written=dict(change.fields), all_written=True)
-    if current.values() == dict(change.fields):
+    if same_value(current.values(), dict(change.fields)):
         return MergeResult(Outcome.MERGED, None)
     return _reject(f"{change.entity} {change.entity_id} already exists with other content; events are immutable")
 

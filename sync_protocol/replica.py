@@ -18,6 +18,7 @@ from .entities import DELETED, ENTITIES
 from .errors import LocalWriteError
 from .hlc import HybridLogicalClock
 from .ids import uuid7
+from .merge import same_value
 from .model import Batch, Change, ChangeResult, Op, Outcome, PullPage, PushResponse
 from .signing import Signer
 from .store import FieldMeta, LocalRecord, PendingBatch, ReplicaStore
@@ -100,7 +101,7 @@ class ReplicaEngine:
         else:
             if spec.append_only and rec.values:
                 raise LocalWriteError(f"{entity} records are immutable")
-            changed = {k: v for k, v in values.items() if k not in rec.values or rec.values[k] != v}
+            changed = {k: v for k, v in values.items() if k not in rec.values or not same_value(rec.values[k], v)}
             if not changed:
                 return None
             base = {k: rec.meta[k].base_rev for k in changed if k in rec.meta and rec.meta[k].base_rev}
