@@ -72,6 +72,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .nid import service as nid_service
 
     nid_service.init_app(app, store, app.extensions["central_hub"].engine)
+    from .registry import service as registry_service
+
+    registry_service.init_app(app, store, app.extensions["central_hub"].engine)
 
     i18n.init_app(app)
     access.init_app(app)

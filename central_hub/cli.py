@@ -88,9 +88,13 @@ def serve(
         "HUB_DB_URL": db, "HUB_NID_URL": nid_url, "HUB_NID_API_KEY_ENV": nid_api_key_env,
         "HUB_NID_INTERVAL_S": nid_interval, "HUB_NID_CONCURRENCY": nid_concurrency,
     })  # fmt: skip
+    from .registry.service import registry_service
+
     with app.app_context():
         verification = nid_service()
+        registry_matching = registry_service()  # interval: HUB_REGISTRY_INTERVAL_S (default 30 s)
     verification.start()
+    registry_matching.start()
     click.echo(f"central hub listening on http://{host}:{port}"
                + (f"; NID verification every {nid_interval:g} s" if verification.enabled else ""))
     try:
@@ -99,6 +103,7 @@ def serve(
         )
     finally:
         verification.stop()
+        registry_matching.stop()
 
 
 @main.command(

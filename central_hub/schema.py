@@ -184,3 +184,4 @@ access_log = Table(
 # Tables owned by other modules register themselves on ``metadata``; importing them here keeps the
 # migrations-equal-metadata check complete whatever was imported first.
 from central_hub.nid import hub_schema as _nid_hub_schema  # noqa: E402,F401
+from central_hub.registry import hub_schema as _registry_hub_schema  # noqa: E402,F401

@@ -1,0 +1,345 @@
+"""Registry merging inside the hub process: the log scan that matches persons at ingest, the publication
+of registry ids and flags, review decisions, and the scheduled job.
+
+Like NID verification (``central_hub.nid.sql_store``), the job reads the hub log after a saved cursor for
+person and enrolment writes; each chunk is matched, indexed, published (``HubEngine.hub_write`` of the
+hub-owned ``registry_id`` / ``duplicate_flags`` on persons and ``double_dipping_flags`` on enrolments) and
+the cursor moved **in one writer transaction**: a crash loses nothing (the chunk is scanned again) and a
+result is never indexed without being published. The push path does no extra work. Our own hub writes
+enter the log too; entries holding only registry fields are skipped, so they do not loop.
+
+Configuration: ``HUB_REGISTRY_INTERVAL_S`` (default 30; 0 = no scheduled job), ``HUB_REGISTRY_CHUNK``
+(log entries per transaction, default 500).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import delete, insert, select
+
+from central_hub import schema as hub_tables
+from central_hub.registry import rules as dd_rules
+from central_hub.registry.errors import RegistryError
+from central_hub.registry.features import prepare
+from central_hub.registry.hub_schema import registry_decisions as decisions_t
+from central_hub.registry.hub_schema import registry_enrolments as enrol_t
+from central_hub.registry.matcher import AUTO, REVIEW, Edge, Matcher, Model
+from central_hub.registry.sql_index import SqlIndex, _links, _now
+from central_hub.store import SqlHubStore
+from sync_protocol.entities import DELETED
+from sync_protocol.hub import HubEngine
+
+log = logging.getLogger(__name__)
+
+CURSOR_KEY = "registry_scan_cursor"
+#: person fields the matcher reads; a log entry touching none of them does not re-match the person
+MATCH_FIELDS = frozenset({"full_name_bn", "full_name_en", "sex", "date_of_birth", "nid", "brn", "father_name",
+                          "mother_name", "spouse_name", "mobile", DELETED})  # fmt: skip
+ENROLMENT_FIELDS = frozenset({"person_id", "programme", "status", DELETED})
+DECISIONS = ("same", "different", "unmerge")
+
+
+class DecisionError(RegistryError):
+    """A review decision that cannot be applied; ``errors`` maps fields to messages."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, errors: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+@dataclass
+class ScanReport:
+    entries: int = 0
+    persons: int = 0
+    enrolments: int = 0
+    auto_links: int = 0
+    review_pairs: int = 0
+    published: int = 0
+
+    def add(self, other: ScanReport) -> None:
+        for k in vars(self):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+
+@dataclass
+class RegistryService:
+    """Matching, publication and review decisions over one hub database."""
+
+    hub_store: SqlHubStore
+    engine: HubEngine
+    model: Model | None = None
+    rules: list[dd_rules.Rule] | None = None
+    interval_s: float = 30.0
+    chunk: int = 500
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.index = SqlIndex(self.hub_store)
+        self.matcher = Matcher(self.index, self.model)
+        self.rules = dd_rules.load_rules() if self.rules is None else self.rules
+        self._scheduler: Any = None
+        self.last_run: ScanReport | None = None
+        self.last_run_error: str | None = None
+
+    # ---- the log scan ------------------------------------------------------------------------------------
+
+    def cursor(self) -> int:
+        return int(self.hub_store.get_setting(CURSOR_KEY) or 0)
+
+    def scan_once(self) -> ScanReport:
+        """Match and publish for the persons and enrolments written in the next chunk of the hub log."""
+        report = ScanReport()
+        log_c = hub_tables.hub_log.c
+        cursor = self.cursor()
+        with self.hub_store._conn() as conn:
+            rows = conn.execute(
+                select(log_c.hub_seq, log_c.entity, log_c.entity_id, log_c.fields)
+                .where(log_c.hub_seq > cursor).order_by(log_c.hub_seq).limit(self.chunk)
+            ).all()  # fmt: skip
+        if not rows:
+            return report
+        persons: set[str] = set()
+        enrolments: set[str] = set()
+        for r in rows:
+            keys = json.loads(r.fields).keys()
+            if r.entity == "person" and MATCH_FIELDS & keys:
+                persons.add(r.entity_id)
+            elif r.entity == "enrolment" and ENROLMENT_FIELDS & keys:
+                enrolments.add(r.entity_id)
+        report.entries = len(rows)
+        with self.hub_store.transaction():
+            if self.cursor() != cursor:
+                return ScanReport()  # another hub process took this chunk
+            affected = self._sync_enrolments(enrolments)
+            report.enrolments = len(enrolments)
+            for pid in sorted(persons):
+                auto, review = self._match_person(pid, affected)
+                report.persons += 1
+                report.auto_links += auto
+                report.review_pairs += review
+            report.published = self.publish(affected)
+            self.hub_store._upsert(hub_tables.settings, [{"key": CURSOR_KEY, "value": str(rows[-1].hub_seq)}], ["key"])
+        return report
+
+    def scan_until_done(self) -> ScanReport:
+        total = ScanReport()
+        while True:
+            before = self.cursor()
+            total.add(self.scan_once())
+            if self.cursor() == before:
+                return total
+
+    def _sync_enrolments(self, enrolment_ids: set[str]) -> set[str]:
+        """Refresh the enrolment table; returns the persons whose enrolments changed (old and new owner)."""
+        affected: set[str] = set()
+        if not enrolment_ids:
+            return affected
+        conn = self.hub_store._writer()
+        ids = sorted(enrolment_ids)
+        old = {r.enrolment_id: r.person_id for r in conn.execute(
+            select(enrol_t.c.enrolment_id, enrol_t.c.person_id).where(enrol_t.c.enrolment_id.in_(ids)))}  # fmt: skip
+        affected.update(old.values())
+        conn.execute(delete(enrol_t).where(enrol_t.c.enrolment_id.in_(ids)))
+        rows = []
+        for (_, eid), rec in self.hub_store.load_records([("enrolment", e) for e in ids]).items():
+            values = rec.values()
+            if rec.deleted or not values.get("person_id"):
+                continue
+            rows.append({"enrolment_id": eid, "person_id": str(values["person_id"]), "scope": rec.scope,
+                         "programme": values.get("programme"), "status": values.get("status")})  # fmt: skip
+            affected.add(str(values["person_id"]))
+        if rows:
+            conn.execute(insert(enrol_t), rows)
+        return affected
+
+    def _match_person(self, pid: str, affected: set[str]) -> tuple[int, int]:
+        rec = self.hub_store.load_records([("person", pid)]).get(("person", pid))
+        if rec is None or rec.deleted:
+            if self.index.get(pid) is not None:
+                affected |= self.index.component(pid)
+                for e in self.index.edges_of([pid]):
+                    self.index.remove_edge(e.a, e.b, "record deleted")
+                self.index.remove(pid)
+            return 0, 0
+        values = rec.values()
+        f = prepare({**values, "id": pid, "union_id": values.get("union_id") or rec.scope})
+        affected.add(pid)
+        if not self.index.replace(f):
+            return 0, 0
+        known = {e.b if e.a == pid else e.a for e in self.index.edges_of([pid], active_only=False)}
+        auto = review = 0
+        for c in self.matcher.match_features(f):
+            if c.record_id in known:
+                continue  # a pair is proposed once; a reviewer's "different people" is not undone by an edit
+            self.index.add_edge(Edge(pid, c.record_id, round(c.score, 3), c.band, self.matcher.model.version,
+                                     c.evidence, 0))  # fmt: skip
+            affected.add(c.record_id)
+            auto += c.band == AUTO
+            review += c.band == REVIEW
+        return auto, review
+
+    # ---- publication -------------------------------------------------------------------------------------
+
+    def publish(self, persons: Iterable[str]) -> int:
+        """Write registry ids and flags for the clusters of ``persons`` (inside the caller's transaction).
+        Only values that changed are written, so a re-scan adds nothing to the log."""
+        written = 0
+        done: set[str] = set()
+        for pid in sorted(persons):
+            if pid in done:
+                continue
+            members = self.index.component(pid) if self.index.get(pid) is not None else {pid}
+            done |= members
+            written += self._publish_cluster(members)
+        return written
+
+    def _publish_cluster(self, members: set[str]) -> int:
+        registry_id = min(members)
+        conn = self.hub_store._writer()
+        enrolments = [
+            {"id": r.enrolment_id, "person_id": r.person_id, "programme": r.programme, "status": r.status}
+            for r in conn.execute(select(enrol_t).where(enrol_t.c.person_id.in_(sorted(members))))
+        ]
+        flags = dd_rules.flags_for(enrolments, self.rules)
+        open_pairs = [e for e in self.index.edges_of(members) if e.band == REVIEW and not e.confirmed_by]
+        keys = [("person", p) for p in members] + [("enrolment", e["id"]) for e in enrolments]
+        records = self.hub_store.load_records(keys)
+        written = 0
+        for pid in sorted(members):
+            rec = records.get(("person", pid))
+            if rec is None or rec.deleted:
+                continue
+            own = {e["id"] for e in enrolments if e["person_id"] == pid}
+            dup: list[dict[str, Any]] = [
+                {"type": "double_dipping", "rule": f.rule, "programmes": list(f.programmes),
+                 "enrolment_ids": list(f.record_ids)}
+                for f in flags if own & set(f.record_ids)
+            ]  # fmt: skip
+            for e in open_pairs:
+                if pid in (e.a, e.b):
+                    other = e.b if e.a == pid else e.a
+                    if other not in members:
+                        dup.append({"type": "possible_duplicate", "person_id": other, "score": e.score})
+            written += self._write_if_changed(rec.values(), "person", pid, {"registry_id": registry_id,
+                                                                           "duplicate_flags": dup})
+        for en in enrolments:
+            rec = records.get(("enrolment", en["id"]))
+            if rec is None or rec.deleted:
+                continue
+            mine = [f.as_dict() for f in flags if en["id"] in f.record_ids]
+            written += self._write_if_changed(rec.values(), "enrolment", en["id"], {"double_dipping_flags": mine})
+        return written
+
+    def _write_if_changed(self, current: dict[str, Any], entity: str, entity_id: str, values: dict[str, Any]) -> int:
+        changed = {k: v for k, v in values.items() if (current.get(k) or ([] if isinstance(v, list) else None)) != v}
+        if not changed:
+            return 0
+        self.engine.hub_write(entity, entity_id, changed)
+        return 1
+
+    # ---- review decisions ------------------------------------------------------------------------------
+
+    def decide(self, a: str, b: str, decision: str, actor: str, note: str = "") -> dict[str, str]:
+        """Apply a reviewer's decision on two records; returns ``{person_id: registry_id}`` afterwards for
+        every person whose cluster changed or was looked at. Audited and published in one transaction.
+
+        - ``same``: the pair links (the review edge is confirmed, or a reviewer edge is added);
+        - ``different``: every active edge between the two is marked removed (the pair leaves the queue);
+        - ``unmerge``: ``b`` is taken out of its cluster: every active linking edge of ``b`` is removed."""
+        errors: dict[str, list[str]] = {}
+        if decision not in DECISIONS:
+            errors["decision"] = [f"must be one of {', '.join(DECISIONS)}"]
+        if not isinstance(note, str) or len(note) > 2000:
+            errors["note"] = ["at most 2000 characters of text"]
+        if a == b:
+            errors["b"] = ["must be another record than a"]
+        for name, rid in (("a", a), ("b", b)):
+            if not isinstance(rid, str) or not rid or self.index.get(rid) is None:
+                errors.setdefault(name, []).append("no such person in the registry")
+        if errors:
+            raise DecisionError("invalid decision", errors)
+        with self.hub_store.transaction():
+            before = self.index.component(a) | self.index.component(b)
+            reason = f"{decision} by {actor}" + (f": {note}" if note else "")
+            if decision == "same":
+                self.index.confirm(a, b, actor)
+            elif decision == "different":
+                if not self.index.remove_edge(a, b, reason, actor):
+                    raise DecisionError("nothing to decide", {"b": ["these two records have no open pair"]})
+            else:
+                removed = [e for e in self.index.edges_of([b]) if _links(e)]
+                if not removed:
+                    raise DecisionError("nothing to unmerge", {"b": ["this record is not linked to anyone"]})
+                for e in removed:
+                    self.index.remove_edge(e.a, e.b, reason, actor)
+            after = self.index.component(a) | self.index.component(b)
+            touched = before | after
+            self.publish(touched)
+            ids = {p: min(self.index.component(p)) for p in sorted(touched)}
+            self.hub_store._writer().execute(insert(decisions_t).values(
+                at=_now(), actor=actor, decision=decision, a=a, b=b, note=note,
+                registry_ids=json.dumps(ids, sort_keys=True),
+            ))  # fmt: skip
+        return ids
+
+    def decisions(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.hub_store._conn() as conn:
+            rows = conn.execute(select(decisions_t).order_by(decisions_t.c.id.desc()).limit(limit)).all()
+        return [{"id": r.id, "at": r.at, "actor": r.actor, "decision": r.decision, "a": r.a, "b": r.b,
+                 "note": r.note, "registry_ids": json.loads(r.registry_ids)} for r in rows]  # fmt: skip
+
+    # ---- the scheduled job -------------------------------------------------------------------------------
+
+    def run_once(self) -> ScanReport:
+        with self._lock:
+            try:
+                report = self.scan_until_done()
+            except Exception as exc:  # the scheduler must keep running; the next run starts from the cursor
+                log.exception("registry matching run failed")
+                self.last_run_error = type(exc).__name__
+                raise
+            self.last_run, self.last_run_error = report, None
+            return report
+
+    def start(self) -> None:
+        if self._scheduler is not None or self.interval_s <= 0:
+            return
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(daemon=True)
+        scheduler.add_job(
+            self.run_once, "interval", seconds=self.interval_s, id="registry-matching", name="Registry matching",
+            max_instances=1, coalesce=True, replace_existing=True, next_run_time=datetime.now(),
+        )  # fmt: skip
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+
+
+def init_app(app: Flask, hub_store: SqlHubStore, engine: HubEngine) -> RegistryService:
+    app.config.setdefault("HUB_REGISTRY_INTERVAL_S", float(os.environ.get("HUB_REGISTRY_INTERVAL_S", "30")))
+    app.config.setdefault("HUB_REGISTRY_CHUNK", int(os.environ.get("HUB_REGISTRY_CHUNK", "500")))
+    service = RegistryService(hub_store, engine, interval_s=float(app.config["HUB_REGISTRY_INTERVAL_S"]),
+                              chunk=int(app.config["HUB_REGISTRY_CHUNK"]))  # fmt: skip
+    app.extensions["central_hub_registry"] = service
+    return service
+
+
+def registry_service() -> RegistryService:
+    found: RegistryService = current_app.extensions["central_hub_registry"]
+    return found

@@ -1,0 +1,256 @@
+"""``IdentityIndex`` over the hub's SQLAlchemy engine (SQLite and PostgreSQL).
+
+Reads use the caller's transaction when there is one (``SqlHubStore._conn``), writes need one
+(``SqlHubStore._writer``): the registry job runs the matching of a whole log chunk, the index update and
+the publication of registry ids in one writer transaction, so they commit together or not at all.
+
+Behaves like ``MemoryIndex`` (tested against it in ``tests/registry/test_registry_hub.py``), plus what the
+hub needs beyond the protocol: ``replace`` (a person's details changed: new features and keys, old edges
+kept), ``component`` (one cluster without reading every edge), edge decisions with who and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+
+from central_hub.registry.features import Features
+from central_hub.registry.hub_schema import registry_edges as edges_t
+from central_hub.registry.hub_schema import registry_keys as keys_t
+from central_hub.registry.hub_schema import registry_records as records_t
+from central_hub.registry.matcher import AUTO, Edge, UnionFind, blocking_keys
+from central_hub.store import SqlHubStore
+
+_IN = 500  # ids per IN (...) list
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def features_json(f: Features) -> str:
+    row = f.as_row()
+    row["record_id"] = row.pop("unique_id")
+    row["dob_heaped"] = f.dob_heaped
+    return json.dumps(row, ensure_ascii=False, sort_keys=True)
+
+
+def features_from_json(text: str) -> Features:
+    d = json.loads(text)
+    name_keys, fs_keys = tuple(d["name_keys"]), tuple(d["fs_keys"])
+    return Features(
+        record_id=d["record_id"], name_keys=name_keys, name_key=d["name_key"], name_latin=d["name_latin"],
+        sex=d["sex"], dob=d["dob"], dob_year=d["dob_year"], nid13=d["nid13"], nid10=d["nid10"], brn=d["brn"],
+        fs_keys=fs_keys, mother_key=d["mother_key"], mobile=d["mobile"], account=d["account"],
+        union_id=d["union_id"], district_id=d["district_id"], name_set=frozenset(name_keys),
+        fs_set=frozenset(fs_keys), dob_heaped=bool(d["dob_heaped"]),
+    )  # fmt: skip
+
+
+def _edge(r: Any) -> Edge:
+    return Edge(r.a, r.b, float(r.score), r.band, r.model_version, json.loads(r.evidence), int(r.seq),
+                bool(r.active), r.removed_reason, r.confirmed_by)  # fmt: skip
+
+
+def _links(e: Edge) -> bool:
+    return e.active and (e.band == AUTO or bool(e.confirmed_by))
+
+
+class SqlIndex:
+    """The registry's identity index in the hub database."""
+
+    def __init__(self, hub_store: SqlHubStore) -> None:
+        self.hub_store = hub_store
+
+    # ---- IdentityIndex ---------------------------------------------------------------------------------
+
+    def add(self, f: Features) -> None:
+        with self.hub_store._conn() as conn:
+            if conn.execute(select(records_t.c.record_id).where(records_t.c.record_id == f.record_id)).first():
+                return
+        self._insert(f)
+
+    def _insert(self, f: Features) -> None:
+        conn = self.hub_store._writer()
+        conn.execute(insert(records_t).values(record_id=f.record_id, features=features_json(f),
+                                              name_key=f.name_key, district_id=f.district_id))  # fmt: skip
+        keys = sorted(set(blocking_keys(f)))
+        if keys:
+            conn.execute(insert(keys_t), [{"key": k, "record_id": f.record_id} for k in keys])
+
+    def replace(self, f: Features) -> bool:
+        """Store a person's new features and keys (edges stay). Returns False when nothing changed."""
+        text = features_json(f)
+        with self.hub_store._conn() as conn:
+            old = conn.execute(select(records_t.c.features).where(records_t.c.record_id == f.record_id)).first()
+        if old is not None and old.features == text:
+            return False
+        if old is not None:
+            self.remove(f.record_id)
+        self._insert(f)
+        return True
+
+    def remove(self, record_id: str) -> None:
+        conn = self.hub_store._writer()
+        conn.execute(delete(keys_t).where(keys_t.c.record_id == record_id))
+        conn.execute(delete(records_t).where(records_t.c.record_id == record_id))
+
+    def get(self, record_id: str) -> Features | None:
+        with self.hub_store._conn() as conn:
+            row = conn.execute(select(records_t.c.features).where(records_t.c.record_id == record_id)).first()
+        return features_from_json(row.features) if row else None
+
+    def get_many(self, record_ids: Iterable[str]) -> dict[str, Features]:
+        ids = sorted(set(record_ids))
+        out: dict[str, Features] = {}
+        with self.hub_store._conn() as conn:
+            for i in range(0, len(ids), _IN):
+                for row in conn.execute(select(records_t.c.features).where(records_t.c.record_id.in_(ids[i:i + _IN]))):
+                    f = features_from_json(row.features)
+                    out[f.record_id] = f
+        return out
+
+    def candidates(self, keys: Iterable[str], limit_per_key: int) -> Iterator[Features]:
+        """Records sharing a key, in the order ``MemoryIndex`` gives them (key order, then filing order is
+        not kept in SQL: within a key, by record id). Blocks over ``limit_per_key`` are skipped."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return
+        with self.hub_store._conn() as conn:
+            sizes: dict[str, int] = dict(conn.execute(
+                select(keys_t.c.key, func.count()).where(keys_t.c.key.in_(keys)).group_by(keys_t.c.key)
+            ).all())  # fmt: skip
+            usable = [k for k in keys if 0 < sizes.get(k, 0) <= limit_per_key]
+            if not usable:
+                return
+            ids_by_key: dict[str, list[str]] = {}
+            for k, rid in conn.execute(
+                select(keys_t.c.key, keys_t.c.record_id).where(keys_t.c.key.in_(usable)).order_by(keys_t.c.record_id)
+            ):
+                ids_by_key.setdefault(k, []).append(rid)
+        seen: list[str] = []
+        for k in usable:
+            for rid in ids_by_key.get(k, []):
+                if rid not in seen:
+                    seen.append(rid)
+        found = self.get_many(seen)
+        for rid in seen:
+            yield found[rid]
+
+    def name_frequency(self, name_key: str, district_id: str | None) -> tuple[float, float | None]:
+        with self.hub_store._conn() as conn:
+            n = int(conn.execute(select(func.count()).select_from(records_t)).scalar_one())
+            same = int(conn.execute(select(func.count()).where(records_t.c.name_key == name_key)).scalar_one())
+            nat = same / n if n else 0.0
+            if district_id:
+                size = self.district_size(district_id)
+                if size:
+                    in_d = int(conn.execute(select(func.count()).where(
+                        records_t.c.name_key == name_key, records_t.c.district_id == district_id)).scalar_one())
+                    return nat, in_d / size
+        return nat, None
+
+    def district_size(self, district_id: str | None) -> int:
+        if not district_id:
+            return 0
+        with self.hub_store._conn() as conn:
+            return int(conn.execute(select(func.count()).where(records_t.c.district_id == district_id)).scalar_one())
+
+    def size(self) -> int:
+        with self.hub_store._conn() as conn:
+            return int(conn.execute(select(func.count()).select_from(records_t)).scalar_one())
+
+    def add_edge(self, edge: Edge) -> None:
+        conn = self.hub_store._writer()
+        seq = int(conn.execute(select(func.coalesce(func.max(edges_t.c.seq), 0))).scalar_one()) + 1
+        edge.seq = seq
+        conn.execute(insert(edges_t).values(
+            seq=seq, a=edge.a, b=edge.b, score=edge.score, band=edge.band, model_version=edge.model_version,
+            evidence=json.dumps(edge.evidence, ensure_ascii=False, sort_keys=True, default=str), active=edge.active,
+            confirmed_by=edge.confirmed_by, removed_reason=edge.removed_reason, created_at=_now(),
+        ))  # fmt: skip
+
+    def remove_edge(self, a: str, b: str, reason: str, actor: str | None = None) -> bool:
+        result = self.hub_store._writer().execute(
+            update(edges_t).where(_pair_clause(a, b), edges_t.c.active.is_(True))
+            .values(active=False, removed_reason=reason, removed_by=actor, changed_at=_now())
+        )  # fmt: skip
+        return bool(result.rowcount)
+
+    def edges(self, active_only: bool = True) -> list[Edge]:
+        query = select(edges_t).order_by(edges_t.c.seq)
+        if active_only:
+            query = query.where(edges_t.c.active.is_(True))
+        with self.hub_store._conn() as conn:
+            return [_edge(r) for r in conn.execute(query)]
+
+    def clusters(self) -> dict[str, str]:
+        with self.hub_store._conn() as conn:
+            ids = [r[0] for r in conn.execute(select(records_t.c.record_id))]
+        uf = UnionFind(ids)
+        for e in self.edges():
+            if _links(e):
+                uf.union(e.a, e.b)
+        return uf.labels()
+
+    # ---- beyond the protocol -----------------------------------------------------------------------------
+
+    def confirm(self, a: str, b: str, reviewer: str) -> bool:
+        """A reviewer says the two records are one person: their active edge now links (a pair with no
+        edge, e.g. two records a reviewer found by hand, gets one)."""
+        conn = self.hub_store._writer()
+        result = conn.execute(update(edges_t).where(_pair_clause(a, b), edges_t.c.active.is_(True))
+                              .values(confirmed_by=reviewer, changed_at=_now()))  # fmt: skip
+        if result.rowcount:
+            return True
+        evidence = {"reason": "linked by a reviewer"}
+        self.add_edge(Edge(a, b, 0.0, "review", "reviewer", evidence, 0, True, None, reviewer))
+        return True
+
+    def edges_of(self, record_ids: Iterable[str], active_only: bool = True) -> list[Edge]:
+        ids = sorted(set(record_ids))
+        out: dict[int, Edge] = {}
+        with self.hub_store._conn() as conn:
+            for i in range(0, len(ids), _IN):
+                chunk = ids[i:i + _IN]
+                query = select(edges_t).where(or_(edges_t.c.a.in_(chunk), edges_t.c.b.in_(chunk)))
+                if active_only:
+                    query = query.where(edges_t.c.active.is_(True))
+                for r in conn.execute(query):
+                    out[int(r.seq)] = _edge(r)
+        return [out[s] for s in sorted(out)]
+
+    def component(self, record_id: str) -> set[str]:
+        """The records linked to ``record_id`` by active linking edges (itself included)."""
+        members, frontier = {record_id}, {record_id}
+        while frontier:
+            nxt: set[str] = set()
+            for e in self.edges_of(frontier):
+                if _links(e):
+                    for x in (e.a, e.b):
+                        if x not in members:
+                            members.add(x)
+                            nxt.add(x)
+            frontier = nxt
+        return members
+
+    def review_edges(self, limit: int = 100, offset: int = 0) -> list[Edge]:
+        """Open review pairs (active, not confirmed), best score first."""
+        query = (select(edges_t).where(edges_t.c.band == "review", edges_t.c.active.is_(True),
+                                       edges_t.c.confirmed_by.is_(None))
+                 .order_by(edges_t.c.score.desc(), edges_t.c.seq).limit(limit).offset(offset))  # fmt: skip
+        with self.hub_store._conn() as conn:
+            return [_edge(r) for r in conn.execute(query)]
+
+    def edge(self, seq: int) -> Edge | None:
+        with self.hub_store._conn() as conn:
+            row = conn.execute(select(edges_t).where(edges_t.c.seq == seq)).first()
+        return _edge(row) if row else None
+
+
+def _pair_clause(a: str, b: str) -> Any:
+    return or_(and_(edges_t.c.a == a, edges_t.c.b == b), and_(edges_t.c.a == b, edges_t.c.b == a))

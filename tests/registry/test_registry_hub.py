@@ -1,0 +1,158 @@
+"""Registry merging wired into the hub: the SQL identity index against the in-memory reference (SQLite and
+PostgreSQL), the log scan that matches at ingest and publishes registry ids and double-dipping flags as
+hub writes, review decisions (audited, published, never destructive)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from central_hub.registry.hub_schema import registry_decisions, registry_edges
+from central_hub.registry.matcher import AUTO, Matcher, MemoryIndex, Model
+from central_hub.registry.service import DecisionError, RegistryService
+from central_hub.registry.sql_index import SqlIndex
+from central_hub.registry.synth import generate
+from central_hub.store import SqlHubStore
+from sync_protocol.hub import HubEngine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def hub_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlHubStore]:
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else f"sqlite:///{tmp_path / 'hub.db'}"
+    store = SqlHubStore(str(url))
+    store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return Model.load()
+
+
+def test_sql_index_behaves_like_the_memory_index(hub_db: SqlHubStore, model: Model) -> None:
+    """Same records in the same order: same candidates, scores, bands, edges and clusters; unlink splits
+    the same way and keeps the edge as history."""
+    records = generate(300, seed=21)
+    mem, sql = Matcher(MemoryIndex(), model), Matcher(SqlIndex(hub_db), model)
+    with hub_db.transaction():
+        for r in records:
+            got_m = [(c.record_id, c.band, round(c.score, 6)) for c in mem.ingest(r)]
+            got_s = [(c.record_id, c.band, round(c.score, 6)) for c in sql.ingest(r)]
+            assert got_s == got_m, r["record_id"]
+    assert sql.index.size() == mem.index.size() == 300
+    clusters = mem.index.clusters()
+    assert sql.index.clusters() == clusters
+    assert len(set(clusters.values())) < 300  # the data set has repeat registrations that linked
+    f = mem.index.get(records[0]["record_id"])
+    assert f is not None and sql.index.get(f.record_id) == f
+    assert sql.index.name_frequency(f.name_key or "", f.district_id) == mem.index.name_frequency(
+        f.name_key or "", f.district_id
+    )
+    assert sql.index.district_size(f.district_id) == mem.index.district_size(f.district_id)
+    edges_m = sorted((e.a, e.b, e.band, e.score) for e in mem.index.edges())
+    assert sorted((e.a, e.b, e.band, e.score) for e in sql.index.edges()) == edges_m
+
+    linked = next(e for e in mem.index.edges() if e.band == AUTO)
+    with hub_db.transaction():
+        assert sql.unlink(linked.a, linked.b, "test") is True
+    assert mem.unlink(linked.a, linked.b, "test") is True
+    assert sql.index.clusters() == mem.index.clusters()
+    removed = [e for e in sql.index.edges(active_only=False) if not e.active]
+    assert [(e.a, e.b, e.removed_reason) for e in removed] == [(linked.a, linked.b, "test")]
+    assert isinstance(sql.index, SqlIndex)
+    for rid in (linked.a, linked.b):
+        expect = {r for r, c in mem.index.clusters().items() if c == mem.index.clusters()[rid]}
+        assert sql.index.component(rid) == expect
+
+
+AMINA_BN = {"full_name_bn": "মোসাম্মৎ আমিনা খাতুন", "sex": "female", "date_of_birth": "1950-06-12",
+            "nid": "1950269123456789".rjust(17, "1")[:17], "father_name": "মোঃ আব্দুল করিম",
+            "mother_name": "রহিমা বেগম"}  # fmt: skip
+
+
+def amina(**kw: Any) -> dict[str, Any]:
+    return {**AMINA_BN, **kw}
+
+
+def test_scan_links_publishes_and_flags_double_dipping(hub_db: SqlHubStore) -> None:
+    engine = HubEngine(hub_db)
+    service = RegistryService(hub_db, engine)
+    nid17 = "1950" + "2691234567890"
+    engine.hub_write("person", "pa", amina(nid=nid17), scope="1")
+    engine.hub_write("person", "pb", {"full_name_en": "Mst. Amina Khatun", "sex": "female",
+                                      "date_of_birth": "1950-06-12", "nid": nid17[4:], "father_name": "Md. Abdul Karim"},
+                     scope="2")  # fmt: skip
+    engine.hub_write("enrolment", "ea", {"person_id": "pa", "programme": "OAA", "status": "active"}, scope="1")
+    engine.hub_write("enrolment", "eb", {"person_id": "pb", "programme": "WA", "status": "active"}, scope="2")
+    report = service.scan_until_done()
+    assert report.persons == 2 and report.enrolments == 2 and report.auto_links == 1
+    pa, pb = (hub_db.get_record("person", p) for p in ("pa", "pb"))
+    assert pa is not None and pb is not None
+    assert pa.values()["registry_id"] == pb.values()["registry_id"] == "pa"
+    flag = {"rule": "exclusive_OAA_WA", "programmes": ["OAA", "WA"], "record_ids": ["ea", "eb"]}
+    for eid in ("ea", "eb"):
+        rec = hub_db.get_record("enrolment", eid)
+        assert rec is not None
+        flags = rec.values()["double_dipping_flags"]
+        assert [f["programmes"] for f in flags] == [["OAA", "WA"]] and flags[0]["record_ids"] == flag["record_ids"]
+    assert [f["type"] for f in pa.values()["duplicate_flags"]] == ["double_dipping"]
+    # the published values are hub writes in the log (they reach the offices by pull) ...
+    last = hub_db.last_hub_seq()
+    assert {e.entity_id for e in hub_db.read_log(4, None, 100)} >= {"pa", "pb", "ea", "eb"}
+    # ... and re-scanning our own writes changes nothing
+    assert service.scan_until_done().persons == 0 and hub_db.last_hub_seq() == last
+
+    # a correction that does not change the match re-matches but publishes nothing new
+    engine.hub_write("person", "pb", {"mobile": "01711000000"})
+    assert service.scan_until_done().published == 0
+
+    # twins: same parents and birth date, other given name: never linked
+    engine.hub_write("person", "pt", amina(full_name_bn="মোসাম্মৎ জমিলা খাতুন", nid=""), scope="1")
+    service.scan_until_done()
+    pt = hub_db.get_record("person", "pt")
+    assert pt is not None and pt.values()["registry_id"] == "pt"
+
+    # a reviewer splits pb off: registry ids and flags follow, the edge stays as history, audited
+    ids = service.decide("pa", "pb", "unmerge", "reviewer1", note="two women, checked at the office")
+    assert ids == {"pa": "pa", "pb": "pb"}
+    assert hub_db.get_record("person", "pb").values()["registry_id"] == "pb"  # type: ignore[union-attr]
+    assert hub_db.get_record("enrolment", "ea").values()["double_dipping_flags"] == []  # type: ignore[union-attr]
+    with hub_db._conn() as conn:
+        edge = conn.execute(select(registry_edges).where(registry_edges.c.a == "pb", registry_edges.c.b == "pa")).first()
+        audit = conn.execute(select(registry_decisions)).all()
+    assert edge is not None and not edge.active and edge.removed_by == "reviewer1"
+    assert "two women" in edge.removed_reason
+    assert [(a.actor, a.decision, a.note) for a in audit] == [("reviewer1", "unmerge", "two women, checked at the office")]
+    # and links them again
+    assert service.decide("pa", "pb", "same", "reviewer2")["pb"] == "pa"
+    assert hub_db.get_record("person", "pb").values()["registry_id"] == "pa"  # type: ignore[union-attr]
+
+    with pytest.raises(DecisionError) as err:
+        service.decide("pa", "nobody", "maybe", "reviewer1")
+    assert set(err.value.errors) == {"decision", "b"}
+
+
+def test_a_failing_publication_leaves_the_chunk_to_the_next_scan(tmp_path: Path) -> None:
+    store = SqlHubStore(f"sqlite:///{tmp_path / 'hub.db'}")
+    store.migrate()
+    engine = HubEngine(store)
+    service = RegistryService(store, engine)
+    engine.hub_write("person", "pa", amina(), scope="1")
+    real = engine.hub_write
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("disk full")
+
+    engine.hub_write = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        service.scan_once()
+    assert service.cursor() == 0 and service.index.size() == 0  # index and cursor rolled back together
+    engine.hub_write = real  # type: ignore[method-assign]
+    assert service.scan_until_done().persons == 1
+    assert store.get_record("person", "pa").values()["registry_id"] == "pa"  # type: ignore[union-attr]
+    store.close()
