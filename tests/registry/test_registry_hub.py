@@ -84,9 +84,9 @@ def test_scan_links_publishes_and_flags_double_dipping(hub_db: SqlHubStore) -> N
     service = RegistryService(hub_db, engine)
     nid17 = "1950" + "2691234567890"
     engine.hub_write("person", "pa", amina(nid=nid17), scope="1")
-    engine.hub_write("person", "pb", {"full_name_en": "Mst. Amina Khatun", "sex": "female",
-                                      "date_of_birth": "1950-06-12", "nid": nid17[4:], "father_name": "Md. Abdul Karim"},
-                     scope="2")  # fmt: skip
+    english = {"full_name_en": "Mst. Amina Khatun", "sex": "female", "date_of_birth": "1950-06-12",
+               "nid": nid17[4:], "father_name": "Md. Abdul Karim"}  # fmt: skip
+    engine.hub_write("person", "pb", english, scope="2")
     engine.hub_write("enrolment", "ea", {"person_id": "pa", "programme": "OAA", "status": "active"}, scope="1")
     engine.hub_write("enrolment", "eb", {"person_id": "pb", "programme": "WA", "status": "active"}, scope="2")
     report = service.scan_until_done()
@@ -123,11 +123,13 @@ def test_scan_links_publishes_and_flags_double_dipping(hub_db: SqlHubStore) -> N
     assert hub_db.get_record("person", "pb").values()["registry_id"] == "pb"  # type: ignore[union-attr]
     assert hub_db.get_record("enrolment", "ea").values()["double_dipping_flags"] == []  # type: ignore[union-attr]
     with hub_db._conn() as conn:
-        edge = conn.execute(select(registry_edges).where(registry_edges.c.a == "pb", registry_edges.c.b == "pa")).first()
+        edges = registry_edges.c
+        edge = conn.execute(select(registry_edges).where(edges.a == "pb", edges.b == "pa")).first()
         audit = conn.execute(select(registry_decisions)).all()
     assert edge is not None and not edge.active and edge.removed_by == "reviewer1"
     assert "two women" in edge.removed_reason
-    assert [(a.actor, a.decision, a.note) for a in audit] == [("reviewer1", "unmerge", "two women, checked at the office")]
+    note = "two women, checked at the office"
+    assert [(a.actor, a.decision, a.note) for a in audit] == [("reviewer1", "unmerge", note)]
     # and links them again
     assert service.decide("pa", "pb", "same", "reviewer2")["pb"] == "pa"
     assert hub_db.get_record("person", "pb").values()["registry_id"] == "pa"  # type: ignore[union-attr]
