@@ -201,6 +201,7 @@ class HubEngine:
                 reason=merged.reason,
                 errors=merged.errors,
                 written=None if merged.all_written or merged.outcome == Outcome.REJECTED else tuple(merged.written),
+                unchanged=merged.unchanged or None,
             )
             results.append(result)
             new_results.append(result)

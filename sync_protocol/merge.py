@@ -53,6 +53,7 @@ class MergeResult:
     reason: str | None = None
     errors: Mapping[str, list[str]] | None = None
     all_written: bool = False
+    unchanged: dict[str, int] = field(default_factory=dict)  # fields already equal at the hub -> their revision
 
 
 def effective_base(change_base: Mapping[str, int], name: str, fs: FieldState, node_id: str) -> int:
@@ -146,7 +147,7 @@ def merge_change(
     fields: dict[str, FieldState] = dict(current.fields) if current else {}
     written: dict[str, Any] = {}
     conflicts: list[ConflictSpec] = []
-    unchanged = 0
+    unchanged: dict[str, int] = {}
 
     deleted = fields.get(DELETED)
     if deleted is not None and deleted.value:
@@ -170,7 +171,7 @@ def merge_change(
             written[name] = incoming
         elif decision is FieldDecision.UNCHANGED:
             assert fs is not None
-            unchanged += 1
+            unchanged[name] = fs.rev
             if fs.seen.get(node, 0) < fs.rev:
                 fields[name] = FieldState(fs.value, fs.rev, fs.origin, {**fs.seen, node: fs.rev})
         else:
@@ -189,6 +190,7 @@ def merge_change(
         written=written,
         conflicts=tuple(conflicts),
         all_written=set(written) >= set(change.fields),
+        unchanged=unchanged,
     )
 
 

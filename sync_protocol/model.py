@@ -72,6 +72,9 @@ class ChangeResult:
     reason: str | None = None
     errors: Mapping[str, list[str]] | None = None  # field-level reasons for a rejection
     written: tuple[str, ...] | None = None  # fields written; None means every field of the change
+    # Fields the hub already held with the same value, and the revision of that value: lets the node
+    # keep showing what the operator entered (it IS the hub's value) instead of an older pulled one.
+    unchanged: Mapping[str, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"seq": self.node_seq, "result": str(self.outcome)}
@@ -85,6 +88,8 @@ class ChangeResult:
             out["errors"] = {k: list(v) for k, v in self.errors.items()}
         if self.written is not None:
             out["written"] = list(self.written)
+        if self.unchanged:
+            out["unchanged"] = dict(self.unchanged)
         return out
 
     @classmethod
@@ -98,6 +103,7 @@ class ChangeResult:
             reason=data.get("reason"),
             errors=data.get("errors"),
             written=tuple(written) if written is not None else None,
+            unchanged=dict(data["unchanged"]) if data.get("unchanged") else None,
         )
 
 

@@ -195,6 +195,11 @@ class ReplicaEngine:
                 # Our value is the hub's newest for this field; the pull will confirm it.
                 meta.base_rev = result.hub_seq
                 meta.shadow_value, meta.shadow_rev = rec.values.get(name), result.hub_seq
+            elif result.unchanged and result.unchanged.get(name, 0) > meta.shadow_rev:
+                # The hub already held exactly our value: show it, based on the hub's revision.
+                rev = int(result.unchanged[name])
+                meta.base_rev = rev
+                meta.shadow_value, meta.shadow_rev = rec.values.get(name), rev
             elif change.op == Op.DELETE and result.outcome == Outcome.MERGED and not meta.shadow_rev:
                 # The hub had deleted the record already and this node never pulled that delete: keep it
                 # deleted here instead of bringing it back (editable) until the next pull.

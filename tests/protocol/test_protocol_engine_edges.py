@@ -366,12 +366,8 @@ def test_a_node_clock_far_in_the_future_does_not_drag_the_hub_clock() -> None:
     assert unpack(entry.hlc)[0] <= w.wall.ms
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known weakness (docs/protocol-tests.md): after an 'already equal' merge the node shows its last "
-    "pulled hub value until the next pull; fixing it needs the hub to return the revision of unchanged fields",
-)
 def test_equal_value_merge_keeps_showing_the_value_the_operator_entered() -> None:
+    # The hub answers the revision of fields it already held with the same value ("unchanged").
     w = World(2)
     w.write("n1", "household", "h1", {"village": "A"})
     w.push("n1")
@@ -381,6 +377,7 @@ def test_equal_value_merge_keeps_showing_the_value_the_operator_entered() -> Non
     w.write("n2", "household", "h1", {"village": "B"})  # the same correction, made independently
     (resp,) = w.push_all("n2")
     assert resp.results[0].outcome == Outcome.MERGED
+    assert resp.results[0].unchanged and resp.results[0].unchanged["village"] > 0
     assert w.visible("n2")[("household", "h1")]["village"] == "B"
 
 

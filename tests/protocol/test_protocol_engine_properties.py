@@ -256,6 +256,12 @@ class Run:
             for c in store.outbox_changes[: store.acked_through()]
             if (c.entity, c.entity_id) == key[:2] and key[2] in self.oracle.expected[(nid, c.node_seq)].written
         ]
+        # An "already equal" answer tells the node the revision of the hub's (identical) value.
+        own += [
+            int((store.acks[c.node_seq].unchanged or {}).get(key[2], 0))
+            for c in store.outbox_changes[: store.acked_through()]
+            if (c.entity, c.entity_id) == key[:2]
+        ]
         return max([0, *pulled]), max([0, *pulled, *own])
 
     def op_edit(self, i: int, r: int, field_values: list[tuple[int, int]]) -> None:
@@ -308,9 +314,7 @@ class Run:
         if c is not None:
             # The replica bases an edit on the newest hub revision it knows of each field (a delete: of
             # every field it knows), checked from pulls and acks, independently of merge.py. Never below
-            # what it pulled: that would be a false conflict. It may fall below its own acknowledged write
-            # after an "already equal" merge (the known weakness in docs/protocol-tests.md); the hub's
-            # per-node reconciled revision covers that case, and the oracle checks the outcome.
+            # what it pulled: that would be a false conflict, and never above what it heard of.
             for name, (pulled, heard) in expected_base.items():
                 if name in c.fields or op == Op.DELETE:
                     assert pulled <= int(c.base.get(name, 0)) <= heard, (c, expected_base)
