@@ -83,4 +83,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     openapi.init_app(app)
     web.init_app(app)
     nid_dashboard.init_app(app)
+    from .registry import review as registry_review
+
+    registry_review.init_app(app, csrf)
     return app
