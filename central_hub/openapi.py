@@ -28,6 +28,9 @@ _ERROR = {
 }
 
 
+from .registry import openapi_doc as registry_doc  # noqa: E402  (registry review API, issue 7)
+
+
 def _err(description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -303,10 +306,12 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            **registry_doc.PATHS,
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
+                **registry_doc.SCHEMAS,
                 "Error": _ERROR,
                 "EnrollRequest": {
                     "type": "object",

@@ -94,8 +94,11 @@ def queue(limit: int = 50) -> list[dict[str, Any]]:
     return out[:limit]
 
 
-def visible_pair(seq: int) -> tuple[Edge, dict[str, RecordState]]:
-    edge = registry_service().index.edge(seq)
+def visible_pair(pair_id: str | int) -> tuple[Edge, dict[str, RecordState]]:
+    seq = str(pair_id)
+    if not (seq.isascii() and seq.isdigit()) or len(seq) > 18:
+        raise NotFoundError(f"no review pair {seq}")
+    edge = registry_service().index.edge(int(seq))
     if edge is None:
         raise NotFoundError(f"no review pair {seq}")
     records = _records({edge.a, edge.b})
@@ -137,9 +140,9 @@ def review_queue() -> Any:
     return render_template("registry_queue.html", items=queue(), label=web.label, show=web.show)
 
 
-@bp.route("/registry/review/<int:seq>", methods=["GET", "POST"])
+@bp.route("/registry/review/<seq>", methods=["GET", "POST"])
 @web.page("persons.view")
-def review_pair(seq: int) -> Any:
+def review_pair(seq: str) -> Any:
     _page_reviewer()
     try:
         edge, records = visible_pair(seq)
@@ -190,14 +193,14 @@ def _page_reviewer() -> None:
 def api_queue() -> Response:
     _reviewer()
     limit = request.args.get("limit", "50")
-    if not limit.isdigit() or not 1 <= int(limit) <= 500:
+    if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 500:
         raise InvalidRequestError("bad limit", {"limit": ["a whole number from 1 to 500"]})
     return jsonify({"items": queue(int(limit))})
 
 
-@api.get("/review/<int:seq>")
+@api.get("/review/<seq>")
 @staff_api.requires("persons.view")
-def api_pair(seq: int) -> Response:
+def api_pair(seq: str) -> Response:
     _reviewer()
     edge, records = visible_pair(seq)
     return jsonify(pair_item(edge, records))
