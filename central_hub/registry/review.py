@@ -21,6 +21,7 @@ from central_hub import staff_api, web
 from central_hub.access import set_outcome
 from central_hub.app import hub
 from central_hub.errors import ForbiddenError, HubError, InvalidRequestError, NotFoundError
+from central_hub.nid_dashboard import union_label_bn
 from central_hub.registry.matcher import Edge
 from central_hub.registry.service import DecisionError, registry_service
 from sync_protocol.model import RecordState
@@ -65,8 +66,10 @@ def _in_scope(records: dict[str, RecordState]) -> bool:
 
 def person_item(pid: str, rec: RecordState | None) -> dict[str, Any]:
     values = rec.values() if rec is not None else {}
-    return {"id": pid, "union_id": rec.scope if rec else None, "union_name": staff_api.union_label(rec.scope) if rec
-            else None, "registry_id": values.get("registry_id"), **{k: values.get(k) for k in COMPARED}}  # fmt: skip
+    return {"id": pid, "union_id": rec.scope if rec else None,
+            "union_name": staff_api.union_label(rec.scope) if rec else None,
+            "union_name_bn": union_label_bn(rec.scope) if rec else None,
+            "registry_id": values.get("registry_id"), **{k: values.get(k) for k in COMPARED}}  # fmt: skip
 
 
 def pair_item(edge: Edge, records: dict[str, RecordState]) -> dict[str, Any]:

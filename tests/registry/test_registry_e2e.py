@@ -218,6 +218,8 @@ def test_review_pages_in_a_real_browser_in_english_and_bangla(world: World, brow
         page.wait_for_selector("#cluster")
         assert page.locator("h1").inner_text() == "রেজিস্ট্রিতে একজন ব্যক্তি"
         assert page.locator("#member-count").inner_text() == "২"
+        assert "সুবিল" in page.locator('#cluster tr[data-person="k1"]').inner_text()
+        assert "১৯৬০" in page.locator('#cluster tr[data-person="k1"]').inner_text()  # Bangla digits
         page.screenshot(path="/tmp/registry-cluster-bn.png", full_page=True)
         page.locator("#nav-registry").click()
         page.wait_for_selector("#no-pairs")
