@@ -35,6 +35,7 @@ from central_hub.registry.hub_schema import registry_enrolments as enrol_t
 from central_hub.registry.matcher import AUTO, REVIEW, Edge, Matcher, Model
 from central_hub.registry.sql_index import SqlIndex, _links, _now
 from central_hub.store import SqlHubStore
+from sync_protocol import geo
 from sync_protocol.entities import DELETED
 from sync_protocol.hub import HubEngine
 
@@ -46,6 +47,15 @@ MATCH_FIELDS = frozenset({"full_name_bn", "full_name_en", "sex", "date_of_birth"
                           "mother_name", "spouse_name", "mobile", DELETED})  # fmt: skip
 ENROLMENT_FIELDS = frozenset({"person_id", "programme", "status", DELETED})
 DECISIONS = ("same", "different", "unmerge")
+
+
+def _district(union_id: str) -> str | None:
+    """The union's district from the hub's geography index (``features._district_of`` builds its own map,
+    which costs seconds on the first record of a process)."""
+    try:
+        return geo.union_path(union_id)[1].id
+    except KeyError:
+        return None
 
 
 class DecisionError(RegistryError):
@@ -173,7 +183,7 @@ class RegistryService:
                 self.index.remove(pid)
             return 0, 0
         values = rec.values()
-        f = prepare({**values, "id": pid, "union_id": values.get("union_id") or rec.scope})
+        f = prepare({**values, "id": pid, "union_id": rec.scope, "district_id": _district(rec.scope)})
         affected.add(pid)
         if not self.index.replace(f):
             return 0, 0
