@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -69,27 +70,40 @@ def registry_train(count: int, calibrate_count: int, out: Path) -> None:
     click.echo(f"wrote {out}: version {model['model_version']}, thresholds {model['thresholds']}")
 
 
-@click.command("dedupe", help="Batch-deduplicate a registry extract with Splink on DuckDB and reconcile the "
-               "clusters with the incremental ones (registry_id column, or the incremental matcher run over "
-               "the file); prints a summary and writes the clusters and the merge/split report.\n\n"
-               "Example: central-hub dedupe --input persons.parquet --output clusters.csv")
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+@click.command("dedupe", help="Batch-deduplicate a registry extract, or the hub store itself, with Splink on "
+               "DuckDB and reconcile the clusters with the incremental ones (registry_id column, the hub's "
+               "incremental clusters with --db, or the incremental matcher run over the file); prints a summary "
+               "and writes the clusters and the merge/split report. Changes nothing.\n\n"
+               "Example: central-hub dedupe --input persons.parquet --output clusters.csv\n\n"
+               "Example: central-hub dedupe --db sqlite:///hub.db --output clusters.csv")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Records: .parquet, .csv or .jsonl with record_id and the person fields.")
+@click.option("--db", "db_url", default=None,
+              help="Read the persons from this hub database (sqlite:///hub.db or postgresql://...) instead.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write record_id,cluster_id here (.csv); the report goes next to it "
                    "as <name>.report.json.")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Model file (default: the shipped model.json).")
-def dedupe(input_path: Path, output: Path | None, model_path: str | None) -> None:
+def dedupe(input_path: Path | None, db_url: str | None, output: Path | None, model_path: str | None) -> None:
     from central_hub.registry.dedupe import run
     from central_hub.registry.synth import read_records
 
+    if (input_path is None) == (db_url is None):
+        raise click.UsageError("give exactly one of --input FILE and --db URL")
+    unindexed = None
     try:
-        records = read_records(input_path)
+        if db_url is not None:
+            records, unindexed = _hub_records(db_url)
+        else:
+            assert input_path is not None
+            records = read_records(input_path)
         result = run(records, _model(model_path))
     except (RegistryError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     summary = result.summary()
+    if unindexed is not None:
+        summary["not_yet_matched_at_the_hub"] = unindexed
     click.echo(json.dumps(summary))
     if output:
         with output.open("w", encoding="utf-8") as f:
@@ -100,6 +114,22 @@ def dedupe(input_path: Path, output: Path | None, model_path: str | None) -> Non
         report.write_text(json.dumps({"summary": summary, "merges": result.merges, "splits": result.splits},
                                      indent=1), encoding="utf-8")
         click.echo(f"wrote {output} and {report}")
+
+
+def _hub_records(db_url: str) -> tuple[list[dict[str, Any]], int]:
+    from central_hub.errors import HubError
+    from central_hub.registry.hub_extract import read_hub
+    from central_hub.store import SqlHubStore
+
+    try:
+        store = SqlHubStore(db_url)
+        store.check_schema()
+    except HubError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        return read_hub(store)
+    finally:
+        store.close()
 
 
 COMMANDS = [registry_synth, registry_eval, registry_train, dedupe]

@@ -158,3 +158,44 @@ def test_a_failing_publication_leaves_the_chunk_to_the_next_scan(tmp_path: Path)
     assert service.scan_until_done().persons == 1
     assert store.get_record("person", "pa").values()["registry_id"] == "pa"  # type: ignore[union-attr]
     store.close()
+
+
+def test_dedupe_reads_the_hub_store_and_reports_an_unmerge_as_a_merge(tmp_path: Path) -> None:
+    """``central-hub dedupe --db``: the batch run over the hub's persons, reconciled with the clusters the
+    incremental job built. A pair a reviewer split is linked again by the batch: reported, nothing changed."""
+    import json
+
+    from click.testing import CliRunner
+
+    from central_hub.cli import main
+
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    store = SqlHubStore(url)
+    store.migrate()
+    engine = HubEngine(store)
+    service = RegistryService(store, engine)
+    nid17 = "1950" + "2691234567890"
+    engine.hub_write("person", "pa", amina(nid=nid17), scope="1")
+    engine.hub_write("person", "pb", amina(nid=nid17[4:], full_name_bn="", full_name_en="Mst. Amina Khatun"), scope="2")
+    people = generate(120, seed=4)
+    for r in people:
+        fields = {k: r[k] for k in ("full_name_bn", "full_name_en", "sex", "date_of_birth", "nid", "brn",
+                                    "father_name", "mother_name", "spouse_name", "mobile") if r[k]}  # fmt: skip
+        engine.hub_write("person", r["record_id"], fields, scope=r["union_id"])
+    service.scan_until_done()
+    service.decide("pa", "pb", "unmerge", "reviewer1", note="test")
+    last = store.last_hub_seq()
+    store.close()
+
+    out = tmp_path / "clusters.csv"
+    result = CliRunner().invoke(main, ["dedupe", "--db", url, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.splitlines()[0])
+    assert summary["records"] == len(people) + 2 and summary["not_yet_matched_at_the_hub"] == 0
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert {"batch_cluster": "pa", "incremental_clusters": ["pa", "pb"], "record_ids": ["pa", "pb"]} in report["merges"]
+    store = SqlHubStore(url)
+    assert store.last_hub_seq() == last  # reading changed nothing
+    store.close()
+    both = CliRunner().invoke(main, ["dedupe", "--db", url, "--input", str(out)])
+    assert both.exit_code != 0 and "exactly one" in both.output
