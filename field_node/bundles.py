@@ -34,6 +34,8 @@ from sync_protocol.hub import HubEngine
 from sync_protocol.model import Batch, PushResponse
 from sync_protocol.replica import ReplicaEngine
 
+from .db import BUNDLE_FORWARD_DDL
+
 
 class BundleError(click.ClickException):
     """A bundle that cannot be used, with a message a person can act on."""
@@ -129,17 +131,14 @@ class ForwardQueue(Protocol):
 
 
 class SqlForwardQueue:
-    """The queue in the node's (SQLCipher) database: its own table, created on first use."""
+    """The queue in the node's (SQLCipher) database. Its table belongs to the node's migrations
+    (``db._m003_bundle_forward``); creating it here too keeps the queue usable on a bare connection."""
 
     def __init__(self, conn: sqlite3.Connection | Any, transaction: Callable[[], AbstractContextManager[None]]) -> None:
         self.conn = conn
         self._transaction = transaction
         with self._transaction():
-            self.conn.execute(
-                "CREATE TABLE IF NOT EXISTS bundle_forward (batch_id TEXT PRIMARY KEY, origin TEXT NOT NULL,"
-                " first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, envelope BLOB NOT NULL,"
-                " status TEXT NOT NULL, answer TEXT, imported_at TEXT NOT NULL, updated_at TEXT)"
-            )
+            self.conn.execute(BUNDLE_FORWARD_DDL)
 
     def transaction(self) -> AbstractContextManager[None]:
         return self._transaction()

@@ -188,6 +188,19 @@ def _m002_bangla_search(db: sqlite_utils.Database) -> None:
     )
 
 
+# Batches imported from other nodes' bundles, held until this node forwards them to the hub
+# (store and forward); bundles.SqlForwardQueue reads and writes it.
+BUNDLE_FORWARD_DDL = (
+    "CREATE TABLE IF NOT EXISTS bundle_forward (batch_id TEXT PRIMARY KEY, origin TEXT NOT NULL,"
+    " first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, envelope BLOB NOT NULL,"
+    " status TEXT NOT NULL, answer TEXT, imported_at TEXT NOT NULL, updated_at TEXT)"
+)
+
+
+def _m003_bundle_forward(db: sqlite_utils.Database) -> None:
+    db.conn.execute(BUNDLE_FORWARD_DDL)
+
+
 def _run_script(db: sqlite_utils.Database, script: str) -> None:
     # Statement by statement: executescript() would COMMIT the migration's transaction first.
     for statement in script.split(";"):
@@ -195,7 +208,7 @@ def _run_script(db: sqlite_utils.Database, script: str) -> None:
             db.conn.execute(statement)
 
 
-MIGRATIONS: list[Migration] = [_m001_core, _m002_bangla_search]
+MIGRATIONS: list[Migration] = [_m001_core, _m002_bangla_search, _m003_bundle_forward]
 
 
 class NodeDatabase:

@@ -61,7 +61,7 @@ class SqliteVerificationStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a recorded verdict must survive a power cut
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:

@@ -174,6 +174,7 @@ def test_migration_rebuilds_the_search_index(tmp_path: Path, monkeypatch: Any) -
     new = Node(tmp_path / "old")
     new.login(OPERATOR, "pw")  # opening runs the pending migrations
     version = new.require()[0].conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
-    assert version == len(dbmod.MIGRATIONS) == 2
+    assert version == len(dbmod.MIGRATIONS) == 3
+    assert new.require()[0].conn.execute("SELECT count(*) FROM bundle_forward").fetchone()[0] == 0
     assert [p["full_name_bn"] for p in Registry(new).search_persons("সালমা")] == ["সালমা বেগম"]
     new.close()

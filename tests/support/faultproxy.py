@@ -142,12 +142,13 @@ class FaultProxy:
     def _send(self, dst: socket.socket, data: bytes, direction: str) -> None:
         if self.delay_s:
             time.sleep(self.delay_s)
-        if self.bandwidth_bps:
+        bps = self.bandwidth_bps  # read once: it may be reconfigured while this transfer runs
+        if bps:
             # Pace in small slices so a slow link looks slow to both ends, not bursty.
-            step = max(64, self.bandwidth_bps // 8 // 20)
+            step = max(64, bps // 8 // 20)
             for i in range(0, len(data), step):
                 piece = data[i : i + step]
-                time.sleep(len(piece) * 8 / self.bandwidth_bps)  # serialisation delay, then delivery
+                time.sleep(len(piece) * 8 / bps)  # serialisation delay, then delivery
                 dst.sendall(piece)
         else:
             dst.sendall(data)
