@@ -65,6 +65,20 @@ class SqlIndex:
 
     def __init__(self, hub_store: SqlHubStore) -> None:
         self.hub_store = hub_store
+        # Registry and district sizes, counted once per writer transaction and kept in step by _insert and
+        # remove: the matcher asks for the size for every candidate it scores, and COUNT(*) is a full scan.
+        self._counts: tuple[Any, dict[str | None, int]] | None = None
+
+    def _tx_counts(self) -> dict[str | None, int] | None:
+        """The count cache of the current writer transaction (None outside one)."""
+        conn = getattr(self.hub_store._local, "conn", None)
+        if conn is None:
+            return None
+        cached = self._counts
+        if cached is None or cached[0] is not conn:
+            cached = (conn, {})
+            self._counts = cached
+        return cached[1]
 
     # ---- IdentityIndex ---------------------------------------------------------------------------------
 
@@ -81,6 +95,15 @@ class SqlIndex:
         keys = sorted(set(blocking_keys(f)))
         if keys:
             conn.execute(insert(keys_t), [{"key": k, "record_id": f.record_id} for k in keys])
+        self._count_change(f.district_id, +1)
+
+    def _count_change(self, district_id: str | None, delta: int) -> None:
+        counts = self._tx_counts()
+        if counts is None:
+            return
+        for k in (None, district_id) if district_id else (None,):
+            if k in counts:
+                counts[k] += delta
 
     def replace(self, f: Features) -> bool:
         """Store a person's new features and keys (edges stay). Returns False when nothing changed."""
@@ -96,6 +119,10 @@ class SqlIndex:
 
     def remove(self, record_id: str) -> None:
         conn = self.hub_store._writer()
+        row = conn.execute(select(records_t.c.district_id).where(records_t.c.record_id == record_id)).first()
+        if row is None:
+            return
+        self._count_change(row.district_id, -1)
         conn.execute(delete(keys_t).where(keys_t.c.record_id == record_id))
         conn.execute(delete(records_t).where(records_t.c.record_id == record_id))
 
@@ -142,8 +169,8 @@ class SqlIndex:
             yield found[rid]
 
     def name_frequency(self, name_key: str, district_id: str | None) -> tuple[float, float | None]:
+        n = self.size()
         with self.hub_store._conn() as conn:
-            n = int(conn.execute(select(func.count()).select_from(records_t)).scalar_one())
             same = int(conn.execute(select(func.count()).where(records_t.c.name_key == name_key)).scalar_one())
             nat = same / n if n else 0.0
             if district_id:
@@ -157,12 +184,24 @@ class SqlIndex:
     def district_size(self, district_id: str | None) -> int:
         if not district_id:
             return 0
+        counts = self._tx_counts()
+        if counts is not None and district_id in counts:
+            return counts[district_id]
         with self.hub_store._conn() as conn:
-            return int(conn.execute(select(func.count()).where(records_t.c.district_id == district_id)).scalar_one())
+            n = int(conn.execute(select(func.count()).where(records_t.c.district_id == district_id)).scalar_one())
+        if counts is not None:
+            counts[district_id] = n
+        return n
 
     def size(self) -> int:
+        counts = self._tx_counts()
+        if counts is not None and None in counts:
+            return counts[None]
         with self.hub_store._conn() as conn:
-            return int(conn.execute(select(func.count()).select_from(records_t)).scalar_one())
+            n = int(conn.execute(select(func.count()).select_from(records_t)).scalar_one())
+        if counts is not None:
+            counts[None] = n
+        return n
 
     def add_edge(self, edge: Edge) -> None:
         conn = self.hub_store._writer()
