@@ -74,9 +74,11 @@ def init(db: str) -> None:
               help="Seconds between verification runs.")
 @click.option("--nid-concurrency", envvar="HUB_NID_CONCURRENCY", default=8, show_default=True, type=int,
               help="NID requests in flight at once.")
+@click.option("--registry-interval", envvar="HUB_REGISTRY_INTERVAL_S", default=30.0, show_default=True, type=float,
+              help="Seconds between registry matching runs (duplicates, double dipping); 0: off.")
 def serve(
     db: str, host: str, port: int, threads: int, nid_url: str, nid_api_key_env: str, nid_interval: float,
-    nid_concurrency: int,
+    nid_concurrency: int, registry_interval: float,
 ) -> None:
     import waitress
 
@@ -87,12 +89,13 @@ def serve(
     app = create_app({
         "HUB_DB_URL": db, "HUB_NID_URL": nid_url, "HUB_NID_API_KEY_ENV": nid_api_key_env,
         "HUB_NID_INTERVAL_S": nid_interval, "HUB_NID_CONCURRENCY": nid_concurrency,
+        "HUB_REGISTRY_INTERVAL_S": registry_interval,
     })  # fmt: skip
     from .registry.service import registry_service
 
     with app.app_context():
         verification = nid_service()
-        registry_matching = registry_service()  # interval: HUB_REGISTRY_INTERVAL_S (default 30 s)
+        registry_matching = registry_service()
     verification.start()
     registry_matching.start()
     click.echo(f"central hub listening on http://{host}:{port}"
