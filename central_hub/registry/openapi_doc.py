@@ -99,6 +99,7 @@ _PAIR = {
         "b": _PERSON,
         "score": {"type": "number"},
         "band": {"type": "string"},
+        "status": {"type": "string", "enum": ["open", "same", "removed"]},
         "model_version": {"type": "string"},
         "evidence": {"type": "object"},
         "differs": {"type": "array", "items": {"type": "string"}},

@@ -75,7 +75,9 @@ def person_item(pid: str, rec: RecordState | None) -> dict[str, Any]:
 def pair_item(edge: Edge, records: dict[str, RecordState]) -> dict[str, Any]:
     a, b = person_item(edge.a, records.get(edge.a)), person_item(edge.b, records.get(edge.b))
     differs = [k for k in COMPARED if (a[k] or None) != (b[k] or None)]
-    return {"id": edge.seq, "a": a, "b": b, "score": edge.score, "band": edge.band,
+    status = "open" if edge.active and not edge.confirmed_by else "same" if edge.active else "removed"
+    return {"id": edge.seq, "a": a, "b": b, "score": edge.score, "band": edge.band, "status": status,
+            "decided_by": edge.confirmed_by if status == "same" else None,
             "model_version": edge.model_version, "evidence": edge.evidence, "differs": differs}  # fmt: skip
 
 
@@ -167,8 +169,12 @@ def review_pair(seq: str) -> Any:
             set_outcome("invalid_form")
             errors.extend(m for msgs in form.errors.values() for m in msgs)
     item = pair_item(edge, records)
+    index = registry_service().index
+    others = (index.component(edge.a) | index.component(edge.b)) - {edge.a, edge.b}
+    other_records = _records(others)
+    linked = [person_item(o, other_records.get(o)) for o in sorted(others)]
     return render_template("registry_pair.html", p=item, edge=edge, form=form, errors=errors, fields=COMPARED,
-                           label=web.label, show=web.show), (400 if errors else 200)  # fmt: skip
+                           linked=linked, label=web.label, show=web.show), (400 if errors else 200)  # fmt: skip
 
 
 @bp.get("/registry/clusters/<person_id>")

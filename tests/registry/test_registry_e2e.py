@@ -180,6 +180,8 @@ def test_review_api_roles_scope_and_decision(world: World) -> None:
     cluster = client.get("/api/v1/registry/persons/k2", headers=auth("reviewer")).get_json()
     assert cluster["registry_id"] == "k1" and [p["id"] for p in cluster["persons"]] == ["k1", "k2"]
     assert client.get("/api/v1/registry/review", headers=auth("admin")).get_json()["items"] == []
+    decided = client.get(f"/api/v1/registry/review/{items[0]['id']}", headers=auth("admin")).get_json()
+    assert (decided["status"], decided["decided_by"]) == ("same", "reviewer")
     (decision,) = w.service.decisions()
     assert (decision["actor"], decision["decision"], decision["note"]) == ("reviewer", "same", "same father, checked")
 
@@ -208,6 +210,7 @@ def test_review_pages_in_a_real_browser_in_english_and_bangla(world: World, brow
             "full_name_en", "father_name"]
         assert "Abdul Karim" in page.locator('#pair tr[data-field="full_name_en"]').inner_text()
         page.screenshot(path="/tmp/registry-pair-en.png", full_page=True)
+        pair_url = page.url
         page.get_by_label("Same person").check()
         page.get_by_label("Note").fill("same father, checked by phone")
         page.get_by_role("button", name="Save decision").click()
@@ -221,6 +224,9 @@ def test_review_pages_in_a_real_browser_in_english_and_bangla(world: World, brow
         assert "সুবিল" in page.locator('#cluster tr[data-person="k1"]').inner_text()
         assert "১৯৬০" in page.locator('#cluster tr[data-person="k1"]').inner_text()  # Bangla digits
         page.screenshot(path="/tmp/registry-cluster-bn.png", full_page=True)
+        page.goto(pair_url)
+        page.wait_for_selector("#pair-status")
+        assert "ইতিমধ্যে সিদ্ধান্ত হয়েছে: একই ব্যক্তি" in page.locator("#pair-status").inner_text()
         page.locator("#nav-registry").click()
         page.wait_for_selector("#no-pairs")
         assert page.locator("h1").inner_text() == "সম্ভাব্য দ্বৈত নিবন্ধন"
