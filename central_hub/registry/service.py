@@ -9,8 +9,9 @@ result is never indexed without being published. The push path does no extra wor
 enter the log too; entries holding only registry fields are skipped, so they do not loop.
 
 Configuration: ``HUB_REGISTRY_INTERVAL_S`` (default 30; 0 = no scheduled job), ``HUB_REGISTRY_CHUNK``
-(log entries per writer transaction, default 100 on SQLite, 30 on PostgreSQL: at most about 0.4 s of
-writer lock on either, see docs/registry.md).
+(log entries per writer transaction, default 100 on SQLite, 30 on PostgreSQL: about 0.4 s of
+writer lock at most on either, measured on SQLite, scaled from the 100-entry figure on PostgreSQL;
+see docs/registry.md).
 """
 
 from __future__ import annotations
