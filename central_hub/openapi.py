@@ -11,6 +11,11 @@ from flask import Flask, Response, jsonify
 from sync_protocol import wire
 from sync_protocol.entities import ENTITIES
 
+from .openapi_parts import BEARER
+from .openapi_parts import err as _err
+from .openapi_parts import ok as _ok
+from .registry import openapi_doc as registry_doc  # registry review API (issue 7)
+
 NID_PATTERN = "^[0-9০-৯]{10}([0-9০-৯]{3}([0-9০-৯]{4})?)?$"
 
 _ERROR = {
@@ -26,24 +31,6 @@ _ERROR = {
         "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
     },
 }
-
-
-from .registry import openapi_doc as registry_doc  # noqa: E402  (registry review API, issue 7)
-
-
-def _err(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-def _ok(description: str, ref: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
-    }
-
 
 _ANY = {"nullable": True}
 _CONFLICT = {
@@ -79,8 +66,6 @@ _CONFLICT = {
         "hub_seq": {"type": "integer"},
     },
 }
-
-BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def document() -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from central_hub.jobs import start_interval_job
 from central_hub.nid.errors import NidConfigError
 from central_hub.nid.http_client import HttpNidVerifier, HttpVerifierConfig
 from central_hub.nid.interface import NidVerifier
@@ -98,15 +99,7 @@ class NidService:
             return
         if requeued := self.store.retry_service_errors(self.now()):
             log.info("asking the NID service again for %d person(s) it failed for before", requeued)
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        scheduler = BackgroundScheduler(daemon=True)
-        scheduler.add_job(
-            self.run_once, "interval", seconds=self.interval_s, id="nid-verification", name="NID verification",
-            max_instances=1, coalesce=True, replace_existing=True, next_run_time=datetime.now(),
-        )  # fmt: skip
-        scheduler.start()
-        self._scheduler = scheduler
+        self._scheduler = start_interval_job(self.run_once, self.interval_s, "nid-verification", "NID verification")
 
     def stop(self) -> None:
         if self._scheduler is not None:

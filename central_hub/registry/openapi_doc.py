@@ -4,22 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-
-
-def _err(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-def _ok(description: str, ref: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
-    }
-
+from central_hub.openapi_parts import BEARER
+from central_hub.openapi_parts import err as _err
+from central_hub.openapi_parts import ok as _ok
 
 _COMMON = {"401": _err("not logged in"), "403": _err("only reviewers and admins review duplicates")}
 

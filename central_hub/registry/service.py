@@ -22,13 +22,13 @@ import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import delete, insert, select
 
 from central_hub import schema as hub_tables
+from central_hub.jobs import start_interval_job
 from central_hub.registry import rules as dd_rules
 from central_hub.registry.errors import RegistryError
 from central_hub.registry.features import prepare
@@ -327,15 +327,7 @@ class RegistryService:
     def start(self) -> None:
         if self._scheduler is not None or self.interval_s <= 0:
             return
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        scheduler = BackgroundScheduler(daemon=True)
-        scheduler.add_job(
-            self.run_once, "interval", seconds=self.interval_s, id="registry-matching", name="Registry matching",
-            max_instances=1, coalesce=True, replace_existing=True, next_run_time=datetime.now(),
-        )  # fmt: skip
-        scheduler.start()
-        self._scheduler = scheduler
+        self._scheduler = start_interval_job(self.run_once, self.interval_s, "registry-matching", "Registry matching")
 
     def stop(self) -> None:
         if self._scheduler is not None:
