@@ -205,28 +205,43 @@ class RegistryService:
 
     def publish(self, persons: Iterable[str]) -> int:
         """Write registry ids and flags for the clusters of ``persons`` (inside the caller's transaction).
-        Only values that changed are written, so a re-scan adds nothing to the log."""
-        written = 0
+        Only values that changed are written, so a re-scan adds nothing to the log. Set-based: the clusters,
+        their enrolments, open review pairs and current values are read for all of ``persons`` at once."""
+        persons = set(persons)
+        if not persons:
+            return 0
+        indexed = self.index.existing(persons)
+        comps = self.index.components(indexed)
+        clusters: list[set[str]] = []
         done: set[str] = set()
         for pid in sorted(persons):
             if pid in done:
                 continue
-            members = self.index.component(pid) if self.index.get(pid) is not None else {pid}
+            members = comps[pid] if pid in indexed else {pid}
             done |= members
-            written += self._publish_cluster(members)
-        return written
-
-    def _publish_cluster(self, members: set[str]) -> int:
-        registry_id = min(members)
+            clusters.append(members)
+        everyone = sorted(set().union(*clusters))
         conn = self.hub_store._writer()
-        enrolments = [
-            {"id": r.enrolment_id, "person_id": r.person_id, "programme": r.programme, "status": r.status}
-            for r in conn.execute(select(enrol_t).where(enrol_t.c.person_id.in_(sorted(members))))
-        ]
-        flags = dd_rules.flags_for(enrolments, self.rules)
-        open_pairs = [e for e in self.index.edges_of(members) if e.band == REVIEW and not e.confirmed_by]
-        keys = [("person", p) for p in members] + [("enrolment", e["id"]) for e in enrolments]
+        enrol_by_person: dict[str, list[dict[str, Any]]] = {}
+        for i in range(0, len(everyone), 500):
+            for r in conn.execute(select(enrol_t).where(enrol_t.c.person_id.in_(everyone[i:i + 500]))):
+                enrol_by_person.setdefault(r.person_id, []).append(
+                    {"id": r.enrolment_id, "person_id": r.person_id, "programme": r.programme, "status": r.status})
+        open_by_person: dict[str, list[Edge]] = {}
+        for e in self.index.edges_of(everyone):
+            if e.band == REVIEW and not e.confirmed_by:
+                for x in {e.a, e.b}:
+                    open_by_person.setdefault(x, []).append(e)
+        keys = [("person", p) for p in everyone] + [
+            ("enrolment", e["id"]) for p in everyone for e in enrol_by_person.get(p, [])]
         records = self.hub_store.load_records(keys)
+        return sum(self._publish_cluster(m, enrol_by_person, open_by_person, records) for m in clusters)
+
+    def _publish_cluster(self, members: set[str], enrol_by_person: dict[str, list[dict[str, Any]]],
+                         open_by_person: dict[str, list[Edge]], records: dict[Any, Any]) -> int:
+        registry_id = min(members)
+        enrolments = sorted((e for p in members for e in enrol_by_person.get(p, [])), key=lambda e: e["id"])
+        flags = dd_rules.flags_for(enrolments, self.rules)
         written = 0
         for pid in sorted(members):
             rec = records.get(("person", pid))
@@ -238,11 +253,10 @@ class RegistryService:
                  "enrolment_ids": list(f.record_ids)}
                 for f in flags if own & set(f.record_ids)
             ]  # fmt: skip
-            for e in open_pairs:
-                if pid in (e.a, e.b):
-                    other = e.b if e.a == pid else e.a
-                    if other not in members:
-                        dup.append({"type": "possible_duplicate", "person_id": other, "score": e.score})
+            for e in open_by_person.get(pid, []):
+                other = e.b if e.a == pid else e.a
+                if other not in members:
+                    dup.append({"type": "possible_duplicate", "person_id": other, "score": e.score})
             written += self._write_if_changed(rec.values(), "person", pid, {"registry_id": registry_id,
                                                                            "duplicate_flags": dup})
         for en in enrolments:

@@ -39,7 +39,22 @@ def features_json(f: Features) -> str:
     return json.dumps(row, ensure_ascii=False, sort_keys=True)
 
 
+#: parsed features by their stored JSON text: keyed by the text itself, so a cached entry can never be stale
+#: (a rolled-back or replaced record simply has other text); bounded, cleared when full
+_PARSED: dict[str, Features] = {}
+_PARSED_MAX = 200_000
+
+
 def features_from_json(text: str) -> Features:
+    found = _PARSED.get(text)
+    if found is None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        found = _PARSED[text] = _parse_features(text)
+    return found
+
+
+def _parse_features(text: str) -> Features:
     d = json.loads(text)
     name_keys, fs_keys = tuple(d["name_keys"]), tuple(d["fs_keys"])
     return Features(
@@ -154,17 +169,21 @@ class SqlIndex:
             usable = [k for k in keys if 0 < sizes.get(k, 0) <= limit_per_key]
             if not usable:
                 return
+            # one round trip for ids and features (the join replaces a second IN (...) query per person)
             ids_by_key: dict[str, list[str]] = {}
-            for k, rid in conn.execute(
-                select(keys_t.c.key, keys_t.c.record_id).where(keys_t.c.key.in_(usable)).order_by(keys_t.c.record_id)
-            ):
+            found: dict[str, Features] = {}
+            for k, rid, text in conn.execute(
+                select(keys_t.c.key, keys_t.c.record_id, records_t.c.features)
+                .join(records_t, records_t.c.record_id == keys_t.c.record_id)
+                .where(keys_t.c.key.in_(usable)).order_by(keys_t.c.record_id)
+            ):  # fmt: skip
                 ids_by_key.setdefault(k, []).append(rid)
-        seen: list[str] = []
+                if rid not in found:
+                    found[rid] = features_from_json(text)
+        seen: dict[str, None] = {}
         for k in usable:
             for rid in ids_by_key.get(k, []):
-                if rid not in seen:
-                    seen.append(rid)
-        found = self.get_many(seen)
+                seen.setdefault(rid)
         for rid in seen:
             yield found[rid]
 
@@ -276,6 +295,40 @@ class SqlIndex:
                             nxt.add(x)
             frontier = nxt
         return members
+
+    def components(self, record_ids: Iterable[str]) -> dict[str, set[str]]:
+        """``component`` for many records at once: one breadth-first walk from all of them (one edge query
+        per level instead of one per record and level), split into clusters by union-find."""
+        start = set(record_ids)
+        members, frontier = set(start), set(start)
+        links: list[Edge] = []
+        while frontier:
+            nxt: set[str] = set()
+            for e in self.edges_of(frontier):
+                if _links(e):
+                    links.append(e)
+                    for x in (e.a, e.b):
+                        if x not in members:
+                            members.add(x)
+                            nxt.add(x)
+            frontier = nxt
+        uf = UnionFind(sorted(members))
+        for e in links:
+            uf.union(e.a, e.b)
+        groups: dict[str, set[str]] = {}
+        for rid, label in uf.labels().items():
+            groups.setdefault(label, set()).add(rid)
+        return {rid: group for group in groups.values() for rid in group if rid in start}
+
+    def existing(self, record_ids: Iterable[str]) -> set[str]:
+        """The given record ids that are in the index."""
+        ids = sorted(set(record_ids))
+        out: set[str] = set()
+        with self.hub_store._conn() as conn:
+            for i in range(0, len(ids), _IN):
+                out.update(r[0] for r in conn.execute(
+                    select(records_t.c.record_id).where(records_t.c.record_id.in_(ids[i:i + _IN]))))  # fmt: skip
+        return out
 
     def review_edges(self, limit: int = 100, offset: int = 0) -> list[Edge]:
         """Open review pairs (active, not confirmed), best score first."""
