@@ -135,8 +135,16 @@ class RegistryService:
                 return ScanReport()  # another hub process took this chunk
             affected = self._sync_enrolments(enrolments)
             report.enrolments = len(enrolments)
-            for pid in sorted(persons):
-                auto, review = self._match_person(pid, affected)
+            # one read of the chunk's person records and of every pair already proposed for them (instead of
+            # two round trips per person); pairs proposed within the chunk are added to ``known`` as we go
+            ordered = sorted(persons)
+            recs = self.hub_store.load_records([("person", p) for p in ordered])
+            known: dict[str, set[str]] = {}
+            for e in self.index.edges_of(ordered, active_only=False):
+                known.setdefault(e.a, set()).add(e.b)
+                known.setdefault(e.b, set()).add(e.a)
+            for pid in ordered:
+                auto, review = self._match_person(pid, affected, recs.get(("person", pid)), known)
                 report.persons += 1
                 report.auto_links += auto
                 report.review_pairs += review
@@ -175,8 +183,9 @@ class RegistryService:
             conn.execute(insert(enrol_t), rows)
         return affected
 
-    def _match_person(self, pid: str, affected: set[str]) -> tuple[int, int]:
-        rec = self.hub_store.load_records([("person", pid)]).get(("person", pid))
+    def _match_person(
+        self, pid: str, affected: set[str], rec: Any, known_by_id: dict[str, set[str]]
+    ) -> tuple[int, int]:
         if rec is None or rec.deleted:
             if self.index.get(pid) is not None:
                 affected |= self.index.component(pid)
@@ -189,13 +198,15 @@ class RegistryService:
         affected.add(pid)
         if not self.index.replace(f):
             return 0, 0
-        known = {e.b if e.a == pid else e.a for e in self.index.edges_of([pid], active_only=False)}
+        known = known_by_id.setdefault(pid, set())
         auto = review = 0
         for c in self.matcher.match_features(f):
             if c.record_id in known:
                 continue  # a pair is proposed once; a reviewer's "different people" is not undone by an edit
             self.index.add_edge(Edge(pid, c.record_id, round(c.score, 3), c.band, self.matcher.model.version,
                                      c.evidence, 0))  # fmt: skip
+            known.add(c.record_id)
+            known_by_id.setdefault(c.record_id, set()).add(pid)
             affected.add(c.record_id)
             auto += c.band == AUTO
             review += c.band == REVIEW
