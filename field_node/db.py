@@ -51,6 +51,9 @@ def _value_cols(names: list[str]) -> str:
     return ", ".join(f'"{n}"' for n in names)
 
 
+# The column lists below repeat sync_protocol/entities.py on purpose: a migration is a snapshot of the
+# schema at its version and must not change when entities.py gains a field (that needs a new migration;
+# replica_store.py maps only columns that both the table and ENTITIES know).
 def _m001_core(db: sqlite_utils.Database) -> None:
     _run_script(
         db,
