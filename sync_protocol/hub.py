@@ -272,6 +272,36 @@ class HubEngine:
         with self.store.transaction():
             return self._hub_write_tx(entity, entity_id, values, scope)
 
+    def hub_write_many(
+        self, writes: list[tuple[str, str, Mapping[str, Any]]], *, scope: str | None = None
+    ) -> list[LogEntry]:
+        """``hub_write`` of many (entity, entity_id, values) in one transaction, with one read of the records
+        and one append to the log: the registry job publishes thousands of ids per run. All or nothing."""
+        for entity, _, _ in writes:
+            if entity not in ENTITIES:
+                raise LocalWriteError(f"unknown entity {entity!r}")
+        if not writes:
+            return []
+        with self.store.transaction():
+            keys = {(entity, entity_id) for entity, entity_id, _ in writes}
+            current = self.store.load_records(keys)
+            seq = self.store.last_hub_seq()
+            entries: list[LogEntry] = []
+            for entity, entity_id, values in writes:
+                key = (entity, entity_id)
+                record = current.get(key)
+                if record is None and scope is None:
+                    raise LocalWriteError(f"{entity} {entity_id} does not exist at the hub")
+                seq += 1
+                state, written = hub_write(record, entity, entity_id, scope or "", values, seq)
+                current[key] = state
+                entries.append(
+                    LogEntry(seq, entity, entity_id, state.scope, written, HUB_ORIGIN, None, self.clock.now())
+                )
+            self.store.save_records([current[k] for k in keys])
+            self.store.append_log(entries)
+        return entries
+
     def _hub_write_tx(self, entity: str, entity_id: str, values: Mapping[str, Any], scope: str | None) -> LogEntry:
         current = self.store.load_records([(entity, entity_id)]).get((entity, entity_id))
         if current is None and scope is None:

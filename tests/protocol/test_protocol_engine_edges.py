@@ -411,6 +411,23 @@ def test_hub_write_refuses_unknown_entities_and_records_it_cannot_place() -> Non
     assert (entry.hub_seq, entry.origin, entry.origin_seq, entry.scope) == (1, "hub", None, "1")
 
 
+def test_hub_write_many_equals_one_hub_write_after_another_and_is_all_or_nothing() -> None:
+    one, many = World(1), World(1)
+    writes = [
+        ("person", "p1", {"nid_status": "verified"}),
+        ("person", "p2", {"registry_id": "p1"}),
+        ("person", "p1", {"registry_id": "p1"}),  # the same record twice: the second sees the first
+    ]
+    expected = [one.hub.hub_write(e, i, v, scope="1") for e, i, v in writes]
+    entries = many.hub.hub_write_many(writes, scope="1")
+    strip = [(x.hub_seq, x.entity, x.entity_id, x.scope, dict(x.fields), x.origin) for x in entries]
+    assert strip == [(x.hub_seq, x.entity, x.entity_id, x.scope, dict(x.fields), x.origin) for x in expected]
+    assert snapshot(many.hub_store)["records"] == snapshot(one.hub_store)["records"]
+    with unchanged_hub(many.hub_store), pytest.raises(LocalWriteError, match="does not exist"):
+        many.hub.hub_write_many([("person", "p1", {"nid_status": "failed"}), ("person", "p404", {"x": 1})])
+    assert many.hub.hub_write_many([]) == []
+
+
 def test_importing_a_bundle_twice_changes_nothing_the_second_time() -> None:
     w = World(1)
     envs = [envelope(change(seq=i, entity_id=f"h{i}"), batch_id=f"b{i}") for i in (1, 2, 3)]
