@@ -76,6 +76,21 @@ change_results = Table(
     Column("digest", String(64)),
 )
 
+# The results of one batch's new changes as one row (0005): a row per change cost the ingest path as much
+# as the change itself. ``results`` is the JSON list of ``ChangeResult.to_json()``; ``digests`` the JSON list
+# of their ``wire.change_digest`` (null where none), in the same order. A later row wins for a seq.
+change_ranges = Table(
+    "change_ranges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("node_id", String(64), nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("results", Text, nullable=False),
+    Column("digests", Text, nullable=False),
+    Index("ix_change_ranges_node_last", "node_id", "last_seq"),
+)
+
 records = Table(
     "records",
     metadata,

@@ -12,6 +12,7 @@ Reads outside a transaction use a short-lived connection of their own.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import threading
@@ -26,7 +27,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 
 from sync_protocol.entities import DELETED
-from sync_protocol.model import ChangeResult, Conflict, FieldState, LogEntry, RecordState
+from sync_protocol.model import ChangeResult, Conflict, FieldState, LogEntry, RecordState, UniformFields
 from sync_protocol.store import NodeRecord, StoredBatch
 
 from . import db
@@ -126,10 +127,14 @@ class SqlHubStore:
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITER_LOCK})")
                 self._local.conn = conn
+                self._local.texts = {}
+                self._local.logged = {}
                 try:
                     yield
                 finally:
                     self._local.conn = None
+                    self._local.texts = None
+                    self._local.logged = None
 
     @contextmanager
     def _conn(self) -> Iterator[Connection]:
@@ -170,6 +175,18 @@ class SqlHubStore:
                 sql += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
             self._bulk_sql[(table.name, bool(keys))] = sql
         self._writer().exec_driver_sql(sql, rows)
+
+    def _text_of(self, values: Mapping[str, Any]) -> str:
+        """The JSON of a dict written twice in one transaction (a new record's values are both its state
+        and its log entry): encoded once. Keyed by identity, and the dict is kept alive with its text, so
+        the key cannot be reused by another object before the transaction ends."""
+        texts: dict[int, tuple[Mapping[str, Any], str]] | None = getattr(self._local, "texts", None)
+        if texts is None:
+            return _dumps(values)
+        held = texts.get(id(values))
+        if held is None:
+            held = texts[id(values)] = (values, _dumps(values))
+        return held[1]
 
     # ---- HubStore: nodes and batches ----------------------------------------------------------------
 
@@ -213,33 +230,53 @@ class SqlHubStore:
             ["batch_id"],
         )
 
-    def get_change_results(self, node_id: str, first: int, last: int) -> dict[int, ChangeResult]:
-        c = t.change_results.c
+    def _stored_results(self, node_id: str, first: int, last: int) -> dict[int, tuple[dict[str, Any], str | None]]:
+        """seq -> (result JSON, digest or None) for seqs first..last: rows of ``change_results`` (before
+        0005), then the ``change_ranges`` rows in the order written, a later one winning for a seq."""
+        out: dict[int, tuple[dict[str, Any], str | None]] = {}
+        c, r = t.change_results.c, t.change_ranges.c
         with self._conn() as conn:
-            rows = conn.execute(
-                select(c.node_seq, c.result).where(c.node_id == node_id, c.node_seq >= first, c.node_seq <= last)
-            ).all()
-        return {int(r.node_seq): ChangeResult.from_json(json.loads(r.result)) for r in rows}
+            for row in conn.execute(
+                select(c.node_seq, c.result, c.digest).where(
+                    c.node_id == node_id, c.node_seq >= first, c.node_seq <= last
+                )
+            ):
+                out[int(row.node_seq)] = (json.loads(row.result), row.digest)
+            for span in conn.execute(
+                select(r.results, r.digests)
+                .where(r.node_id == node_id, r.last_seq >= first, r.first_seq <= last)
+                .order_by(r.id)
+            ):
+                for result, digest in zip(json.loads(span.results), json.loads(span.digests), strict=True):
+                    seq = int(result["seq"])
+                    if first <= seq <= last:
+                        out[seq] = (result, digest)
+        return out
+
+    def get_change_results(self, node_id: str, first: int, last: int) -> dict[int, ChangeResult]:
+        stored = self._stored_results(node_id, first, last)
+        return {seq: ChangeResult.from_json(result) for seq, (result, _) in sorted(stored.items())}
 
     def save_change_results(
         self, node_id: str, results: list[ChangeResult], digests: Mapping[int, str] | None = None
     ) -> None:
+        if not results:
+            return
         digests = digests or {}
-        self._bulk(
-            t.change_results,
-            [(node_id, r.node_seq, _dumps(r.to_json()), digests.get(r.node_seq)) for r in results],
-            ["node_id", "node_seq"],
+        seqs = [r.node_seq for r in results]
+        self._writer().execute(
+            insert(t.change_ranges).values(
+                node_id=node_id,
+                first_seq=min(seqs),
+                last_seq=max(seqs),
+                results=_dumps([r.to_json() for r in results]),
+                digests=_dumps([digests.get(seq) for seq in seqs]),
+            )
         )
 
     def get_change_digests(self, node_id: str, first: int, last: int) -> dict[int, str]:
-        c = t.change_results.c
-        with self._conn() as conn:
-            rows = conn.execute(
-                select(c.node_seq, c.digest).where(
-                    c.node_id == node_id, c.node_seq >= first, c.node_seq <= last, c.digest.is_not(None)
-                )
-            ).all()
-        return {int(r.node_seq): r.digest for r in rows}
+        stored = self._stored_results(node_id, first, last)
+        return {seq: digest for seq, (_, digest) in sorted(stored.items()) if digest is not None}
 
     # ---- HubStore: records --------------------------------------------------------------------------
 
@@ -256,32 +293,44 @@ class SqlHubStore:
                         select(c.entity_id, c.scope, c.state).where(c.entity == entity, c.entity_id.in_(chunk))
                     ).all()
                     for r in rows:
-                        fields = {k: FieldState.from_json(v) for k, v in json.loads(r.state).items()}
-                        out[(entity, r.entity_id)] = RecordState(entity, r.entity_id, r.scope, fields)
+                        out[(entity, r.entity_id)] = RecordState(entity, r.entity_id, r.scope, _decode_state(r.state))
+        # States that point at the log entry holding their values (see ``_encode_state``).
+        refs = {rs.fields.rev for rs in out.values() if isinstance(rs.fields, _LoggedFields)}
+        if refs:
+            entries = self.log_entries(refs)
+            for key, rs in out.items():
+                if isinstance(rs.fields, _LoggedFields):
+                    entry = entries.get(rs.fields.rev)
+                    if entry is None or entry.entity_id != rs.entity_id:
+                        raise StoreError(f"{rs.entity} {rs.entity_id}: log entry {rs.fields.rev} is missing")
+                    fields = UniformFields(dict(entry.fields), rs.fields.rev, rs.fields.origin)
+                    out[key] = RecordState(rs.entity, rs.entity_id, rs.scope, fields)
         return out
 
     def save_records(self, records: list[RecordState]) -> None:
         self._bulk(
             t.records,
-            [(r.entity, r.entity_id, r.scope, _dumps(r.to_json())) for r in records],
+            [(r.entity, r.entity_id, r.scope, self._encode_state(r.fields)) for r in records],
             ["entity", "entity_id"],
         )
         persons, households = [], []
         for r in records:
-            values = r.values()
             if r.entity == "person":
+                values = r.fields.plain if isinstance(r.fields, UniformFields) else r.values()
+                get = values.get
                 persons.append(
                     (
                         r.entity_id,
                         r.scope,
-                        _text(values.get("household_id")),
-                        _text(values.get("nid")),
-                        _text(values.get("full_name_en")),
-                        _text(values.get("full_name_bn")),
-                        bool(values.get(DELETED)),
+                        _text(get("household_id")),
+                        _text(get("nid")),
+                        _text(get("full_name_en")),
+                        _text(get("full_name_bn")),
+                        bool(get(DELETED)),
                     )
                 )
             elif r.entity == "household":
+                values = r.values()
                 households.append((r.entity_id, r.scope, _text(values.get("village")), bool(values.get(DELETED))))
         self._bulk(t.person_view, persons, ["id"])
         self._bulk(t.household_view, households, ["id"])
@@ -294,12 +343,44 @@ class SqlHubStore:
         return int(value or 0)
 
     def append_log(self, entries: list[LogEntry]) -> None:
+        text = self._text_of
+        logged: dict[int, tuple[Mapping[str, Any], int]] | None = getattr(self._local, "logged", None)
+        if logged is not None:
+            for e in entries:
+                logged[id(e.fields)] = (e.fields, e.hub_seq)
         self._bulk(
             t.hub_log,
             [
-                (e.hub_seq, e.entity, e.entity_id, e.scope, _dumps(dict(e.fields)), e.origin, e.origin_seq, e.hlc)
+                (e.hub_seq, e.entity, e.entity_id, e.scope, text(e.fields), e.origin, e.origin_seq, e.hlc)
                 for e in entries
             ],
+        )
+
+    # ---- record states as stored ----------------------------------------------------------------------
+
+    def _encode_state(self, fields: Mapping[str, FieldState]) -> str:
+        """A record's state as ``[[rev, origin, seen, {field: value}], ...]``: fields that share revision,
+        origin and ``seen`` share one group, and ``seen`` is null when it is just ``{origin: rev}``. A new
+        record is one group whose values are the very dict its log entry holds, so it is encoded once.
+        (Before 0005 states were ``{field: {"v", "r", "o", "s"}}``; both are read.)"""
+        if isinstance(fields, UniformFields):
+            # The record is exactly what one log entry wrote. If that entry went into the log in this
+            # transaction (the very same dict, at the same revision), point at it instead of copying the
+            # values: ``[[rev, origin, null]]``. The log is append-only and never compacted.
+            logged = getattr(self._local, "logged", None) or {}
+            held = logged.get(id(fields.plain))
+            if held is not None and held[0] is fields.plain and held[1] == fields.rev:
+                return f"[[{fields.rev},{_json_text(fields.origin)},null]]"
+            return f"[[{fields.rev},{_json_text(fields.origin)},null,{self._text_of(fields.plain)}]]"
+        groups: dict[tuple[int, str, tuple[tuple[str, int], ...]], dict[str, Any]] = {}
+        for name, fs in fields.items():
+            seen = tuple(sorted(fs.seen.items()))
+            groups.setdefault((fs.rev, fs.origin, seen), {})[name] = fs.value
+        return _dumps(
+            [
+                [rev, origin, None if seen == ((origin, rev),) else dict(seen), values]
+                for (rev, origin, seen), values in groups.items()
+            ]
         )
 
     @staticmethod
@@ -610,6 +691,32 @@ class SqlHubStore:
             query = query.where(and_(*conds))
         with self._conn() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+
+class _LoggedFields(UniformFields):
+    """A state read as ``[[rev, origin, null]]``: its values are still to be read from log entry ``rev``."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_text(value: str) -> str:
+    return _dumps(value)
+
+
+def _decode_state(text: str) -> Mapping[str, FieldState]:
+    data = json.loads(text)
+    if isinstance(data, dict):  # written before 0005
+        return {k: FieldState.from_json(v) for k, v in data.items()}
+    if len(data) == 1 and len(data[0]) == 3:
+        return _LoggedFields({}, int(data[0][0]), str(data[0][1]))
+    if len(data) == 1 and data[0][2] is None:
+        rev, origin, _, values = data[0]
+        return UniformFields(values, int(rev), str(origin))
+    fields: dict[str, FieldState] = {}
+    for rev, origin, seen, values in data:
+        seen_map = {str(origin): int(rev)} if seen is None else {str(k): int(v) for k, v in seen.items()}
+        for name, value in values.items():
+            fields[name] = FieldState(value, int(rev), str(origin), dict(seen_map))
+    return fields
 
 
 def _text(value: Any) -> str | None:

@@ -6,6 +6,7 @@ This table is the schema that ``SCHEMA_VERSION`` names: adding an entity or a fi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 SCHEMA_VERSION = 1
 
@@ -23,7 +24,7 @@ class EntitySpec:
     hub_owned: frozenset[str] = frozenset()
     append_only: bool = False
 
-    @property
+    @cached_property
     def all_fields(self) -> frozenset[str]:
         return self.fields | self.hub_owned
 

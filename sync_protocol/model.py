@@ -6,7 +6,7 @@ All are plain immutable data. JSON field values are whatever the entity's valida
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -210,6 +210,35 @@ class FieldState:
         return cls(value=data["v"], rev=int(data["r"]), origin=str(data["o"]), seen=dict(data.get("s", {})))
 
 
+class UniformFields(Mapping[str, FieldState]):
+    """The fields of a record that one write created: every field has the same revision and origin, and
+    only that origin has seen it. Most records at the hub are exactly this (a registration), and holding
+    them as plain values, with a ``FieldState`` made only when one is asked for, spares the hub ten objects
+    per new record on the ingest path. Reads the same as the equivalent ``dict`` of ``FieldState``."""
+
+    __slots__ = ("origin", "plain", "rev")
+
+    def __init__(self, plain: Mapping[str, Any], rev: int, origin: str) -> None:
+        self.plain = plain
+        self.rev = rev
+        self.origin = origin
+
+    def __getitem__(self, name: str) -> FieldState:
+        return FieldState(self.plain[name], self.rev, self.origin, {self.origin: self.rev})
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.plain)
+
+    def __len__(self) -> int:
+        return len(self.plain)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.plain
+
+    def __repr__(self) -> str:
+        return f"UniformFields({dict(self.plain)!r}, rev={self.rev}, origin={self.origin!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class RecordState:
     entity: str
@@ -225,6 +254,8 @@ class RecordState:
         return bool(fs and fs.value)
 
     def values(self) -> dict[str, Any]:
+        if isinstance(self.fields, UniformFields):
+            return dict(self.fields.plain)
         return {k: v.value for k, v in self.fields.items()}
 
     def to_json(self) -> dict[str, Any]:

@@ -5,19 +5,22 @@ rollback on exception and serialised writers."""
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert, select
 
+from central_hub import schema as t
 from central_hub.schema import metadata
 from central_hub.store import SqlHubStore
 from sync_protocol.errors import BatchReplayMismatchError, SequenceGapError, SequenceReuseError
 from sync_protocol.hlc import HybridLogicalClock
 from sync_protocol.hub import HubEngine
 from sync_protocol.memory import MemoryHubStore
-from sync_protocol.model import ChangeResult, Conflict, FieldState, LogEntry, RecordState
+from sync_protocol.model import ChangeResult, Conflict, FieldState, LogEntry, RecordState, UniformFields
 from sync_protocol.store import NodeRecord, StoredBatch
 
 from .helpers import FakeNode, person
@@ -140,6 +143,77 @@ def test_records_and_person_view(sql_store: SqlHubStore) -> None:
     assert sql_store.person_ids_by_nid("1999999999", None) == ["p1"]
     assert sql_store.person_ids_by_nid(person(1)["nid"], None) == []
     assert sql_store.person_ids_by_nid("1999999999", frozenset({"2"})) == []
+
+
+def _raw_state(store: SqlHubStore, entity_id: str) -> object:
+    with store.engine.connect() as conn:
+        text = conn.execute(select(t.records.c.state).where(t.records.c.entity_id == entity_id)).scalar_one()
+    return json.loads(text)
+
+
+def test_record_states_are_stored_compactly_and_read_back_whole(sql_store: SqlHubStore) -> None:
+    mixed = RecordState(
+        "person",
+        "p1",
+        "1",
+        {
+            "nid": FieldState("1000000001", 4, "n1", {"n1": 4}),
+            "sex": FieldState("female", 4, "n1", {"n1": 4, "n2": 4}),  # n2 sent the same value: it has seen it
+            "mobile": FieldState("01711111111", 9, "hub", {}),
+            "_deleted": FieldState(False, 12, "n2", {"n2": 12, "n1": 3}),
+        },
+    )
+    created = RecordState("person", "p2", "1", UniformFields({"nid": "1000000002", "sex": "male"}, 5, "n1"))
+    with sql_store.transaction():
+        sql_store.save_records([mixed, created])  # no log entry of p2 in this transaction: values kept inline
+    assert sql_store.load_records([("person", "p1"), ("person", "p2")]) == {
+        ("person", "p1"): mixed,
+        ("person", "p2"): created,
+    }
+    assert _raw_state(sql_store, "p2") == [[5, "n1", None, {"nid": "1000000002", "sex": "male"}]]
+    groups = _raw_state(sql_store, "p1")
+    assert isinstance(groups, list) and len(groups) == 4  # (4, n1, seen n1), (4, n1, seen n1+n2), hub, delete
+
+    # A record created by a push is one pointer to the log entry holding its values.
+    node = FakeNode("node-a")
+    sql_store.add_node(node.record())
+    engine = _engine(sql_store)
+    engine.push(node.envelope([node.change("p3", person(3))]))
+    assert _raw_state(sql_store, "p3") == [[1, "node-a", None]]
+    assert sql_store.get_record("person", "p3").values() == person(3)  # type: ignore[union-attr]
+    assert sql_store.person_ids_by_nid(person(3)["nid"], None) == ["p3"]
+    engine.push(node.envelope([node.change("p3", {"mobile": "01999999999"}, base={"mobile": 1})]))
+    after = sql_store.get_record("person", "p3")
+    assert after is not None and after.values() == {**person(3), "mobile": "01999999999"}
+    assert after.fields["nid"] == FieldState(person(3)["nid"], 1, "node-a", {"node-a": 1})
+    assert after.fields["mobile"] == FieldState("01999999999", 2, "node-a", {"node-a": 2})
+
+
+def test_rows_written_before_0005_are_still_read(sql_store: SqlHubStore) -> None:
+    """States as ``{field: {v, r, o, s}}`` and one ``change_results`` row per change, as 0001-0004 wrote."""
+    old = _state("p9", "1", person(9), 7)
+    with sql_store.transaction():
+        conn = sql_store._writer()
+        conn.execute(
+            insert(t.records).values(
+                entity="person", entity_id="p9", scope="1", state=json.dumps(old.to_json(), ensure_ascii=False)
+            )
+        )
+        conn.execute(
+            insert(t.change_results).values(
+                node_id="n1",
+                node_seq=1,
+                result=json.dumps({"seq": 1, "result": "applied", "hub_seq": 7}),
+                digest="a" * 32,
+            )
+        )
+        sql_store.save_change_results("n1", [ChangeResult(2, "merged", hub_seq=8)], {2: "b" * 32})
+    assert sql_store.get_record("person", "p9") == old
+    assert sql_store.get_change_results("n1", 1, 5) == {
+        1: ChangeResult(1, "applied", hub_seq=7),
+        2: ChangeResult(2, "merged", hub_seq=8),
+    }
+    assert sql_store.get_change_digests("n1", 1, 5) == {1: "a" * 32, 2: "b" * 32}
 
 
 def test_log(sql_store: SqlHubStore) -> None:
