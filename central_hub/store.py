@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -41,6 +42,14 @@ _CHUNK = 500
 
 # One encoder, built once: json.dumps with options builds a new one per call, several times per change.
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_encode = msgspec.json.Encoder().encode
+
+
+def _hot_dumps(value: Any) -> str:
+    """``_dumps`` for the push path (log values, record states, change results), in C: the same JSON
+    values, read back with ``json.loads``. Only protocol values go through it, and those never hold NaN
+    (the wire refuses it), which msgspec would write as null."""
+    return _encode(value).decode("utf-8")
 
 
 def utc_now() -> dt.datetime:
@@ -182,10 +191,10 @@ class SqlHubStore:
         the key cannot be reused by another object before the transaction ends."""
         texts: dict[int, tuple[Mapping[str, Any], str]] | None = getattr(self._local, "texts", None)
         if texts is None:
-            return _dumps(values)
+            return _hot_dumps(values)
         held = texts.get(id(values))
         if held is None:
-            held = texts[id(values)] = (values, _dumps(values))
+            held = texts[id(values)] = (values, _hot_dumps(values))
         return held[1]
 
     # ---- HubStore: nodes and batches ----------------------------------------------------------------
@@ -224,7 +233,7 @@ class SqlHubStore:
                     "batch_id": batch.batch_id,
                     "node_id": batch.node_id,
                     "digest": batch.digest,
-                    "response": _dumps(batch.response),
+                    "response": _hot_dumps(batch.response),
                 }
             ],
             ["batch_id"],
@@ -269,8 +278,8 @@ class SqlHubStore:
                 node_id=node_id,
                 first_seq=min(seqs),
                 last_seq=max(seqs),
-                results=_dumps([r.to_json() for r in results]),
-                digests=_dumps([digests.get(seq) for seq in seqs]),
+                results=_hot_dumps([r.to_json() for r in results]),
+                digests=_hot_dumps([digests.get(seq) for seq in seqs]),
             )
         )
 
@@ -308,20 +317,19 @@ class SqlHubStore:
         return out
 
     def save_records(self, records: list[RecordState]) -> None:
-        self._bulk(
-            t.records,
-            [(r.entity, r.entity_id, r.scope, self._encode_state(r.fields)) for r in records],
-            ["entity", "entity_id"],
-        )
-        persons, households = [], []
+        rows: list[tuple[Any, ...]] = []
+        households: list[tuple[Any, ...]] = []
+        encode = self._encode_state
         for r in records:
             if r.entity == "person":
                 values = r.fields.plain if isinstance(r.fields, UniformFields) else r.values()
                 get = values.get
-                persons.append(
+                rows.append(
                     (
+                        "person",
                         r.entity_id,
                         r.scope,
+                        encode(r.fields),
                         _text(get("household_id")),
                         _text(get("nid")),
                         _text(get("full_name_en")),
@@ -329,10 +337,12 @@ class SqlHubStore:
                         bool(get(DELETED)),
                     )
                 )
-            elif r.entity == "household":
+                continue
+            rows.append((r.entity, r.entity_id, r.scope, encode(r.fields), None, None, None, None, None))
+            if r.entity == "household":
                 values = r.values()
                 households.append((r.entity_id, r.scope, _text(values.get("village")), bool(values.get(DELETED))))
-        self._bulk(t.person_view, persons, ["id"])
+        self._bulk(t.records, rows, ["entity", "entity_id"])
         self._bulk(t.household_view, households, ["id"])
 
     # ---- HubStore: the ordered log ------------------------------------------------------------------

@@ -44,7 +44,7 @@ class ConflictSpec:
     incoming_fields: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MergeResult:
     outcome: Outcome
     state: RecordState | None  # the record after the change (None when nothing changed)
@@ -92,6 +92,13 @@ def check_change(change: Change, current: RecordState | None) -> MergeResult | N
     spec = ENTITIES.get(change.entity)
     if spec is None:
         return _reject(f"unknown entity {change.entity!r}")
+    if (
+        change.op == Op.UPSERT
+        and change.fields
+        and change.fields.keys() <= spec.fields
+        and (current is None or current.scope == change.scope)
+    ):
+        return None  # the usual upsert: only fields a node may write, into the record's own union
     names = set(change.fields)
     unknown = sorted(names - spec.all_fields - {DELETED})
     if unknown:
