@@ -189,6 +189,18 @@ def test_record_states_are_stored_compactly_and_read_back_whole(sql_store: SqlHu
     assert after.fields["mobile"] == FieldState("01999999999", 2, "node-a", {"node-a": 2})
 
 
+def test_bulk_writes_span_statements_and_the_last_row_of_a_key_wins(sql_store: SqlHubStore) -> None:
+    """More rows than one statement may bind (SQLite: 32,766 parameters), and a key given twice."""
+    many = [_state(f"h{i:05d}", "1", {"village": f"V{i}"}, i + 1, entity="household") for i in range(4000)]
+    first, again = _state("p1", "1", person(1), 1), _state("p1", "1", {**person(1), "nid": "1888888888"}, 2)
+    with sql_store.transaction():
+        sql_store.save_records([*many, first, again])
+    keys = [("household", r.entity_id) for r in many]
+    assert sql_store.load_records(keys) == {("household", r.entity_id): r for r in many}
+    assert sql_store.get_record("person", "p1") == again
+    assert sql_store.person_ids_by_nid("1888888888", None) == ["p1"]
+
+
 def test_rows_written_before_0005_are_still_read(sql_store: SqlHubStore) -> None:
     """States as ``{field: {v, r, o, s}}`` and one ``change_results`` row per change, as 0001-0004 wrote."""
     old = _state("p9", "1", person(9), 7)
