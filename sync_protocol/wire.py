@@ -19,7 +19,7 @@ import struct
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from marshmallow import Schema, ValidationError, fields, validate
@@ -49,7 +49,6 @@ _LEN = struct.Struct(">I")
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
-_MSGSPEC_DECODE = msgspec.json.Decoder().decode
 _MSGSPEC_SORTED = msgspec.json.Encoder(order="sorted").encode
 
 
@@ -107,6 +106,32 @@ class BatchPayloadSchema(Schema):
 
 _PAYLOAD_SCHEMA = BatchPayloadSchema()
 
+
+# The same rules once more, as types msgspec checks while it parses (the hub's fast decode). Each type is
+# at least as strict as the schema; whatever it refuses goes to the reference path, which decides.
+_Key = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+_Natural = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _WireRow(msgspec.Struct, array_like=True):
+    hlc: _Natural
+    entity: Literal[tuple(sorted(ENTITIES))]  # type: ignore[valid-type]
+    entity_id: _Key
+    scope: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    op: Literal[tuple(o.value for o in Op)]  # type: ignore[valid-type]
+    fields: dict[_Key, Any]
+    base: dict[_Key, _Natural]
+    actor: Annotated[str, msgspec.Meta(max_length=128)]
+
+
+class _WirePayload(msgspec.Struct, forbid_unknown_fields=True):
+    b: _Key
+    c: Annotated[list[_WireRow], msgspec.Meta(min_length=1, max_length=MAX_CHANGES)]
+    n: _Key
+    s: Annotated[int, msgspec.Meta(ge=1)]
+
+
+_MSGSPEC_DECODE = msgspec.json.Decoder(_WirePayload).decode
 
 _ENTITY_NAMES = frozenset(ENTITIES)
 _OP_NAMES = frozenset(o.value for o in Op)
@@ -317,32 +342,38 @@ def _decode_fast(header: Header, raw: bytes) -> tuple[Batch, tuple[str, ...]] | 
         data = _MSGSPEC_DECODE(raw)
     except (msgspec.DecodeError, ValueError, TypeError):
         return None
-    if not payload_ok(data) or data["n"] != header.node_id:
+    if data.n != header.node_id:
         return None
     encode = _MSGSPEC_SORTED
     try:
-        rows = [encode(row) for row in data["c"]]
+        rows = [encode(row) for row in data.c]
     except (msgspec.EncodeError, ValueError, TypeError, OverflowError):
         return None
     canonical = b"".join(
         (
             b'{"b":',
-            encode(data["b"]),
+            encode(data.b),
             b',"c":[',
             b",".join(rows),
             b'],"n":',
-            encode(data["n"]),
+            encode(data.n),
             b',"s":',
-            str(data["s"]).encode("ascii"),
+            str(data.s).encode("ascii"),
             b"}",
         )
     )
     if canonical != raw:
         return None
-    for row in data["c"]:
-        if not _floats_spelled_alike(row[5].values()):
+    for row in data.c:
+        if not _floats_spelled_alike(row.fields.values()):
             return None
-    return _batch(header, data), tuple(_row_digest(r) for r in rows)
+    first, node_id = data.s, header.node_id
+    changes = tuple(
+        Change(node_id, first + i, r.hlc, r.entity, r.entity_id, r.scope, r.op, r.fields, r.base, r.actor)
+        for i, r in enumerate(data.c)
+    )
+    batch = Batch(node_id, data.b, changes, header.protocol_version, header.schema_version)
+    return batch, tuple(_row_digest(r) for r in rows)
 
 
 def _batch(header: Header, data: dict[str, Any]) -> Batch:

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 from protocol_support import canonical, props, typed
+from test_wire_fastcheck import payloads as adversarial_payloads
 
 from sync_protocol import wire
 from sync_protocol.errors import WireError
@@ -133,3 +134,31 @@ def test_an_exponent_float_is_decided_by_the_reference() -> None:
     assert wire._decode_fast(HEADER, raw) is None
     batch, _ = wire._decode_reference(HEADER, raw)
     assert batch.changes[0].fields == {"pmt": 1e16} and not math.isnan(batch.changes[0].fields["pmt"])
+
+
+@props(500)
+@given(data=adversarial_payloads())
+def test_what_the_schema_refuses_never_takes_the_fast_path(data: Any) -> None:
+    """The schema's adversarial cases (wrong types, lengths at and past every limit, bools and floats for
+    integers, rows too short or long, extra or missing keys), as the canonical bytes a node could sign."""
+    try:
+        raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        raw_bytes = raw.encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return
+    header = HEADER
+    if isinstance(data, dict) and isinstance(data.get("n"), str):
+        header = wire.Header(1, 1, wire.CODEC_ZLIB, data["n"], 0, 0)
+    want = reference_with(header, raw_bytes)
+    got = wire._decode_fast(header, raw_bytes)
+    event(f"reference accepts: {not isinstance(want, WireError)}; fast decided: {got is not None}")
+    if got is not None:
+        assert not isinstance(want, WireError), f"fast path accepted what the reference refuses: {want}"
+        assert same(got, want)
+
+
+def reference_with(header: wire.Header, raw: bytes) -> tuple[Any, Any] | WireError:
+    try:
+        return wire._decode_reference(header, raw)
+    except WireError as exc:
+        return exc
