@@ -220,6 +220,12 @@ class SqlHubStore:
 
     # ---- HubStore: nodes and batches ----------------------------------------------------------------
 
+    # The statements every push makes go straight to the driver: through SQLAlchemy Core they cost about
+    # half a millisecond a push, which is a microsecond per change of a 500-change batch.
+
+    def _driver_sql(self, sql: str) -> str:
+        return sql if self.engine.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
     @staticmethod
     def _node(row: Any) -> NodeRecord:
         return NodeRecord(
@@ -232,33 +238,28 @@ class SqlHubStore:
         )
 
     def get_node(self, node_id: str) -> NodeRecord | None:
+        sql = self._driver_sql(
+            "SELECT node_id, public_key, scopes, last_seq, revoked, label FROM nodes WHERE node_id = ?"
+        )
         with self._conn() as conn:
-            row = conn.execute(select(t.nodes).where(t.nodes.c.node_id == node_id)).first()
+            row = conn.exec_driver_sql(sql, (node_id,)).first()
         return self._node(row) if row else None
 
     def set_node_last_seq(self, node_id: str, seq: int) -> None:
-        self._writer().execute(update(t.nodes).where(t.nodes.c.node_id == node_id).values(last_seq=seq))
+        self._writer().exec_driver_sql(
+            self._driver_sql("UPDATE nodes SET last_seq = ? WHERE node_id = ?"), (seq, node_id)
+        )
 
     def get_batch(self, batch_id: str) -> StoredBatch | None:
+        sql = self._driver_sql("SELECT batch_id, node_id, digest, response FROM batches WHERE batch_id = ?")
         with self._conn() as conn:
-            row = conn.execute(select(t.batches).where(t.batches.c.batch_id == batch_id)).first()
+            row = conn.exec_driver_sql(sql, (batch_id,)).first()
         if row is None:
             return None
         return StoredBatch(row.batch_id, row.node_id, row.digest, json.loads(row.response))
 
     def save_batch(self, batch: StoredBatch) -> None:
-        self._upsert(
-            t.batches,
-            [
-                {
-                    "batch_id": batch.batch_id,
-                    "node_id": batch.node_id,
-                    "digest": batch.digest,
-                    "response": _hot_dumps(batch.response),
-                }
-            ],
-            ["batch_id"],
-        )
+        self._bulk(t.batches, [(batch.batch_id, batch.node_id, batch.digest, _hot_dumps(batch.response))], ["batch_id"])
 
     def _stored_results(self, node_id: str, first: int, last: int) -> dict[int, tuple[dict[str, Any], str | None]]:
         """seq -> (result JSON, digest or None) for seqs first..last: rows of ``change_results`` (before
@@ -294,14 +295,17 @@ class SqlHubStore:
             return
         digests = digests or {}
         seqs = [r.node_seq for r in results]
-        self._writer().execute(
-            insert(t.change_ranges).values(
-                node_id=node_id,
-                first_seq=min(seqs),
-                last_seq=max(seqs),
-                results=_hot_dumps([r.to_json() for r in results]),
-                digests=_hot_dumps([digests.get(seq) for seq in seqs]),
-            )
+        self._writer().exec_driver_sql(
+            self._driver_sql(
+                "INSERT INTO change_ranges (node_id, first_seq, last_seq, results, digests) VALUES (?, ?, ?, ?, ?)"
+            ),
+            (
+                node_id,
+                min(seqs),
+                max(seqs),
+                _hot_dumps([r.to_json() for r in results]),
+                _hot_dumps([digests.get(seq) for seq in seqs]),
+            ),
         )
 
     def get_change_digests(self, node_id: str, first: int, last: int) -> dict[int, str]:
@@ -315,15 +319,18 @@ class SqlHubStore:
         for entity, entity_id in keys:
             by_entity.setdefault(entity, []).append(entity_id)
         out: dict[tuple[str, str], RecordState] = {}
-        c = t.records.c
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         with self._conn() as conn:
             for entity, ids in by_entity.items():
                 for chunk in _chunks(sorted(set(ids))):
-                    rows = conn.execute(
-                        select(c.entity_id, c.scope, c.state).where(c.entity == entity, c.entity_id.in_(chunk))
-                    ).all()
-                    for r in rows:
-                        out[(entity, r.entity_id)] = RecordState(entity, r.entity_id, r.scope, _decode_state(r.state))
+                    # Straight on the driver: a batch looks up 500 ids, and SQLAlchemy rebuilt the IN list's
+                    # SQL on every call.
+                    sql = (
+                        f"SELECT entity_id, scope, state FROM records WHERE entity = {mark} "
+                        f"AND entity_id IN ({', '.join([mark] * len(chunk))})"
+                    )
+                    for entity_id, scope, state in conn.exec_driver_sql(sql, (entity, *chunk)):
+                        out[(entity, entity_id)] = RecordState(entity, entity_id, scope, _decode_state(state))
         # States that point at the log entry holding their values (see ``_encode_state``).
         refs = {rs.fields.rev for rs in out.values() if isinstance(rs.fields, _LoggedFields)}
         if refs:
@@ -370,7 +377,7 @@ class SqlHubStore:
 
     def last_hub_seq(self) -> int:
         with self._conn() as conn:
-            value = conn.execute(select(func.max(t.hub_log.c.hub_seq))).scalar()
+            value = conn.exec_driver_sql("SELECT MAX(hub_seq) FROM hub_log").scalar()
         return int(value or 0)
 
     def append_log(self, entries: list[LogEntry]) -> None:

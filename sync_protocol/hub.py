@@ -186,8 +186,9 @@ class HubEngine:
             key = (change.entity, change.entity_id)
             current = dirty.get(key) or records.get(key)
             merged = merge_change(change, current, hub_seq=seq + 1, validator=validator)
-            hub_seq = None
-            if merged.written:
+            written = merged.written
+            hub_seq: int | None = None
+            if written:
                 seq += 1
                 hub_seq = seq
                 log.append(
@@ -196,7 +197,7 @@ class HubEngine:
                         change.entity,
                         change.entity_id,
                         change.scope,
-                        merged.written,
+                        written,
                         change.node_id,
                         change.node_seq,
                         change.hlc,
@@ -204,20 +205,21 @@ class HubEngine:
                 )
             if merged.state is not None:
                 dirty[key] = merged.state
-            ids: list[str] = []
-            for spec in merged.conflicts:
-                conflict = self._conflict(change, spec, history, now)
-                conflicts.append(conflict)
-                ids.append(conflict.id)
+            conflict_ids: tuple[str, ...] = ()
+            if merged.conflicts:
+                made = [self._conflict(change, spec, history, now) for spec in merged.conflicts]
+                conflicts.extend(made)
+                conflict_ids = tuple(c.id for c in made)
+            outcome = merged.outcome
             result = ChangeResult(
-                node_seq=change.node_seq,
-                outcome=merged.outcome,
-                hub_seq=hub_seq,
-                conflict_ids=tuple(ids),
-                reason=merged.reason,
-                errors=merged.errors,
-                written=None if merged.all_written or merged.outcome == Outcome.REJECTED else tuple(merged.written),
-                unchanged=merged.unchanged or None,
+                change.node_seq,
+                outcome,
+                hub_seq,
+                conflict_ids,
+                merged.reason,
+                merged.errors,
+                None if merged.all_written or outcome == Outcome.REJECTED else tuple(written),
+                merged.unchanged or None,
             )
             results.append(result)
             new_results.append(result)
