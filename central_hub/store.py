@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -188,7 +189,7 @@ class SqlHubStore:
         per = max(1, self._max_params // len(table.columns))
         for i in range(0, len(rows), per):
             chunk = rows[i : i + per]
-            params = tuple(value for row in chunk for value in row)
+            params = tuple(itertools.chain.from_iterable(chunk))
             writer.exec_driver_sql(self._bulk_statement(table, keys, len(chunk)), params)
 
     def _bulk_statement(self, table: Table, keys: list[str] | None, count: int) -> str:
