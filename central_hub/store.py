@@ -29,7 +29,15 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 
 from sync_protocol.entities import DELETED
-from sync_protocol.model import ChangeResult, Conflict, FieldState, LogEntry, RecordState, UniformFields
+from sync_protocol.model import (
+    ChangeResult,
+    Conflict,
+    FieldState,
+    LayeredFields,
+    LogEntry,
+    RecordState,
+    UniformFields,
+)
 from sync_protocol.store import NodeRecord, StoredBatch
 
 from . import db
@@ -44,6 +52,7 @@ _CHUNK = 500
 # One encoder, built once: json.dumps with options builds a new one per call, several times per change.
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _encode = msgspec.json.Encoder().encode
+_MSGSPEC_DECODE = msgspec.json.Decoder().decode
 
 
 def _hot_dumps(value: Any) -> str:
@@ -320,6 +329,7 @@ class SqlHubStore:
         for entity, entity_id in keys:
             by_entity.setdefault(entity, []).append(entity_id)
         out: dict[tuple[str, str], RecordState] = {}
+        parsed: dict[tuple[str, str], tuple[str, list[_Group] | dict[str, FieldState]]] = {}
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         with self._conn() as conn:
             for entity, ids in by_entity.items():
@@ -331,18 +341,13 @@ class SqlHubStore:
                         f"AND entity_id IN ({', '.join([mark] * len(chunk))})"
                     )
                     for entity_id, scope, state in conn.exec_driver_sql(sql, (entity, *chunk)):
-                        out[(entity, entity_id)] = RecordState(entity, entity_id, scope, _decode_state(state))
-        # States that point at the log entry holding their values (see ``_encode_state``).
-        refs = {rs.fields.rev for rs in out.values() if isinstance(rs.fields, _LoggedFields)}
-        if refs:
-            entries = self.log_entries(refs)
-            for key, rs in out.items():
-                if isinstance(rs.fields, _LoggedFields):
-                    entry = entries.get(rs.fields.rev)
-                    if entry is None or entry.entity_id != rs.entity_id:
-                        raise StoreError(f"{rs.entity} {rs.entity_id}: log entry {rs.fields.rev} is missing")
-                    fields = UniformFields(dict(entry.fields), rs.fields.rev, rs.fields.origin)
-                    out[key] = RecordState(rs.entity, rs.entity_id, rs.scope, fields)
+                        parsed[(entity, entity_id)] = (scope, _parse_state(state))
+            # States that point at the log entries holding their values (see ``_encode_state``).
+            refs = {g[0] for _, groups in parsed.values() if isinstance(groups, list) for g in groups if g[3] is None}
+            entries = self.log_entries(refs) if refs else {}
+        for (entity, entity_id), (scope, groups) in parsed.items():
+            fields = groups if isinstance(groups, dict) else _build_fields(entity, entity_id, groups, entries)
+            out[(entity, entity_id)] = RecordState(entity, entity_id, scope, fields)
         return out
 
     def save_records(self, records: list[RecordState]) -> None:
@@ -398,29 +403,53 @@ class SqlHubStore:
     # ---- record states as stored ----------------------------------------------------------------------
 
     def _encode_state(self, fields: Mapping[str, FieldState]) -> str:
-        """A record's state as ``[[rev, origin, seen, {field: value}], ...]``: fields that share revision,
-        origin and ``seen`` share one group, and ``seen`` is null when it is just ``{origin: rev}``. A new
-        record is one group whose values are the very dict its log entry holds, so it is encoded once.
-        (Before 0005 states were ``{field: {"v", "r", "o", "s"}}``; both are read.)"""
+        """A record's state as a JSON list of groups ``[rev, origin, seen, {field: value}]``: fields that
+        share revision, origin and ``seen`` share a group, and ``seen`` is null when it is just
+        ``{origin: rev}``. A group may leave its values out, ``[rev, origin, seen]``: they are then those
+        of log entry ``rev``, less the fields the other groups hold. A record made by one write is just
+        such a pointer, and one edited since is the pointer plus a group per edit; the log is append-only
+        and never compacted. (Before 0005 states were ``{field: {"v", "r", "o", "s"}}``; both are read.)"""
         if isinstance(fields, UniformFields):
-            # The record is exactly what one log entry wrote. If that entry went into the log in this
-            # transaction (the very same dict, at the same revision), point at it instead of copying the
-            # values: ``[[rev, origin, null]]``. The log is append-only and never compacted.
-            logged = getattr(self._local, "logged", None) or {}
-            held = logged.get(id(fields.plain))
-            if held is not None and held[0] is fields.plain and held[1] == fields.rev:
-                return f"[[{fields.rev},{_json_text(fields.origin)},null]]"
+            pointer = self._pointer(fields, {})
+            if pointer:
+                return pointer
             return f"[[{fields.rev},{_json_text(fields.origin)},null,{self._text_of(fields.plain)}]]"
         groups: dict[tuple[int, str, tuple[tuple[str, int], ...]], dict[str, Any]] = {}
-        for name, fs in fields.items():
+        head = ""
+        items: Iterable[tuple[str, FieldState]] = fields.items()
+        if isinstance(fields, LayeredFields):
+            under, over = fields.under, fields.over
+            head = self._pointer(under, over)
+            if not head:
+                rest = {name: value for name, value in under.plain.items() if name not in over}
+                if rest:
+                    groups[(under.rev, under.origin, ((under.origin, under.rev),))] = rest
+            items = over.items()
+        for name, fs in items:
             seen = tuple(sorted(fs.seen.items()))
             groups.setdefault((fs.rev, fs.origin, seen), {})[name] = fs.value
-        return _dumps(
+        body = _dumps(
             [
                 [rev, origin, None if seen == ((origin, rev),) else dict(seen), values]
                 for (rev, origin, seen), values in groups.items()
             ]
         )
+        if not head:
+            return body
+        return f"[{head[1:-1]},{body[1:]}" if groups else head
+
+    def _pointer(self, under: UniformFields, over: Mapping[str, FieldState]) -> str:
+        """``[[rev, origin, null]]`` when ``under`` holds exactly the fields of log entry ``rev`` that
+        ``over`` leaves alone, which the store knows of an entry it read or wrote in this transaction."""
+        if isinstance(under, _LogBacked):
+            if not under.entry_names <= under.plain.keys() | over.keys():
+                return ""
+        else:
+            logged = getattr(self._local, "logged", None) or {}
+            held = logged.get(id(under.plain))
+            if held is None or held[0] is not under.plain or held[1] != under.rev:
+                return ""
+        return f"[[{under.rev},{_json_text(under.origin)},null]]"
 
     @staticmethod
     def _entry(r: Any) -> LogEntry:
@@ -449,10 +478,28 @@ class SqlHubStore:
     def log_entries(self, seqs: Iterable[int]) -> dict[int, LogEntry]:
         wanted = sorted(set(seqs))
         out: dict[int, LogEntry] = {}
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        decode = _MSGSPEC_DECODE
         with self._conn() as conn:
             for chunk in _chunks(wanted):
-                for r in conn.execute(select(t.hub_log).where(t.hub_log.c.hub_seq.in_(chunk))):
-                    out[int(r.hub_seq)] = self._entry(r)
+                # Straight on the driver: an update batch reads the entries of 500 records' states.
+                sql = (
+                    "SELECT hub_seq, entity, entity_id, scope, fields, origin, origin_seq, hlc FROM hub_log "
+                    f"WHERE hub_seq IN ({', '.join([mark] * len(chunk))})"
+                )
+                for seq, entity, entity_id, scope, fields, origin, origin_seq, hlc in conn.exec_driver_sql(
+                    sql, tuple(chunk)
+                ):
+                    out[int(seq)] = LogEntry(
+                        int(seq),
+                        entity,
+                        entity_id,
+                        scope,
+                        decode(fields),
+                        origin,
+                        int(origin_seq) if origin_seq is not None else None,
+                        int(hlc),
+                    )
         return out
 
     # ---- HubStore: conflicts ------------------------------------------------------------------------
@@ -732,8 +779,19 @@ class SqlHubStore:
             return [dict(r._mapping) for r in conn.execute(query)]
 
 
-class _LoggedFields(UniformFields):
-    """A state read as ``[[rev, origin, null]]``: its values are still to be read from log entry ``rev``."""
+class _LogBacked(UniformFields):
+    """A one-write group read from a pointer: its values are those of log entry ``rev`` (all of its
+    ``entry_names`` that no other group of the record holds)."""
+
+    __slots__ = ("entry_names",)
+
+    def __init__(self, plain: Mapping[str, Any], rev: int, origin: str, entry_names: frozenset[str]) -> None:
+        super().__init__(plain, rev, origin)
+        self.entry_names = entry_names
+
+
+# rev, origin, seen (None: just {origin: rev}), values (None: those of log entry rev)
+_Group = tuple[int, str, dict[str, int] | None, dict[str, Any] | None]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -741,21 +799,45 @@ def _json_text(value: str) -> str:
     return _dumps(value)
 
 
-def _decode_state(text: str) -> Mapping[str, FieldState]:
+def _parse_state(text: str) -> list[_Group] | dict[str, FieldState]:
     data = json.loads(text)
     if isinstance(data, dict):  # written before 0005
         return {k: FieldState.from_json(v) for k, v in data.items()}
-    if len(data) == 1 and len(data[0]) == 3:
-        return _LoggedFields({}, int(data[0][0]), str(data[0][1]))
-    if len(data) == 1 and data[0][2] is None:
-        rev, origin, _, values = data[0]
-        return UniformFields(values, int(rev), str(origin))
-    fields: dict[str, FieldState] = {}
-    for rev, origin, seen, values in data:
-        seen_map = {str(origin): int(rev)} if seen is None else {str(k): int(v) for k, v in seen.items()}
-        for name, value in values.items():
-            fields[name] = FieldState(value, int(rev), str(origin), dict(seen_map))
-    return fields
+    return [(int(g[0]), str(g[1]), g[2], g[3] if len(g) > 3 else None) for g in data]
+
+
+def _build_fields(
+    entity: str, entity_id: str, groups: list[_Group], entries: Mapping[int, LogEntry]
+) -> Mapping[str, FieldState]:
+    claimed = {name for g in groups if g[3] is not None for name in g[3]}
+    under: UniformFields | None = None
+    rest: list[_Group] = []
+    for rev, origin, seen, values in groups:
+        if values is None:
+            entry = entries.get(rev)
+            if entry is None or entry.entity_id != entity_id or under is not None or seen is not None:
+                raise StoreError(f"{entity} {entity_id}: its state points at log entry {rev}, which does not fit")
+            plain = {k: v for k, v in entry.fields.items() if k not in claimed}
+            under = _LogBacked(plain, rev, origin, frozenset(entry.fields))
+        else:
+            rest.append((rev, origin, seen, values))
+    if under is None:
+        uniform = [g for g in rest if g[2] is None]
+        if not uniform:
+            return {name: fs for g in rest for name, fs in _field_states(g)}
+        base = max(uniform, key=lambda g: len(g[3] or ()))
+        rest.remove(base)
+        under = UniformFields(base[3] or {}, base[0], base[1])
+    if not rest:
+        return under
+    return LayeredFields(under, {name: fs for g in rest for name, fs in _field_states(g)})
+
+
+def _field_states(group: _Group) -> Iterator[tuple[str, FieldState]]:
+    rev, origin, seen, values = group
+    seen_map = {origin: rev} if seen is None else {str(k): int(v) for k, v in seen.items()}
+    for name, value in (values or {}).items():
+        yield name, FieldState(value, rev, origin, dict(seen_map))
 
 
 def _text(value: Any) -> str | None:

@@ -29,6 +29,7 @@ from .ids import uuid7
 from .merge import ConflictSpec, Validator, hub_write, merge_change, resolution_fields
 from .model import (
     Batch,
+    Change,
     ChangeResult,
     Conflict,
     ConflictStatus,
@@ -163,11 +164,7 @@ class HubEngine:
         earlier = self.store.get_change_results(batch.node_id, batch.first_seq, last) if batch.first_seq <= last else {}
         fresh = [c for c in batch.changes if c.node_seq > last]
         records = self.store.load_records({(c.entity, c.entity_id) for c in fresh})
-        base_revs: set[int] = set()
-        for c in fresh:
-            if c.base:
-                base_revs.update(rev for rev in c.base.values() if rev > 0)
-        history = self.store.log_entries(base_revs) if base_revs else {}
+        history: dict[int, LogEntry] | None = None  # base values for conflicts, read at the first one
         seq = self.store.last_hub_seq()
         results: list[ChangeResult] = []
         new_results: list[ChangeResult] = []
@@ -207,6 +204,8 @@ class HubEngine:
                 dirty[key] = merged.state
             conflict_ids: tuple[str, ...] = ()
             if merged.conflicts:
+                if history is None:
+                    history = self._base_entries(fresh)
                 made = [self._conflict(change, spec, history, now) for spec in merged.conflicts]
                 conflicts.extend(made)
                 conflict_ids = tuple(c.id for c in made)
@@ -238,6 +237,15 @@ class HubEngine:
             kept = {c.node_seq: d for c, d in zip(batch.changes, digests, strict=True) if c.node_seq > last}
             self.store.save_change_results(batch.node_id, new_results, kept)
         return PushResponse(batch.node_id, batch.batch_id, tuple(results))
+
+    def _base_entries(self, changes: list[Change]) -> dict[int, LogEntry]:
+        """The log entries the changes' edits were based on (all of the batch's, read once). The batch's own
+        new entries are not among them: they are appended after the batch is merged."""
+        revs: set[int] = set()
+        for c in changes:
+            if c.base:
+                revs.update(rev for rev in c.base.values() if rev > 0)
+        return self.store.log_entries(revs) if revs else {}
 
     def _conflict(self, change: Any, spec: ConflictSpec, history: Mapping[int, LogEntry], now: str) -> Conflict:
         base_entry = history.get(spec.base_rev)

@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from .entities import DELETED, ENTITIES, HUB_ORIGIN
-from .model import Change, FieldState, Op, Outcome, RecordState, UniformFields
+from .model import Change, FieldState, LayeredFields, Op, Outcome, RecordState, UniformFields, layered
 
 Validator = Callable[[str, Mapping[str, Any], Mapping[str, Any] | None], Mapping[str, list[str]]]
 """``validator(entity, fields, current_values_or_None) -> {field: [messages]}``; empty means valid."""
@@ -165,12 +165,13 @@ def _merge_create(change: Change, hub_seq: int) -> MergeResult:
 
 def _merge_upsert(change: Change, current: RecordState | None, hub_seq: int) -> MergeResult:
     node = change.node_id
-    fields: dict[str, FieldState] = dict(current.fields) if current else {}
+    under: Mapping[str, FieldState] = current.fields if current else {}
+    over: dict[str, FieldState] = {}  # what this change writes over ``under``
     written: dict[str, Any] = {}
     conflicts: list[ConflictSpec] = []
     unchanged: dict[str, int] = {}
 
-    deleted = fields.get(DELETED)
+    deleted = under.get(DELETED)
     if deleted is not None and deleted.value:
         if deleted.rev > effective_base(change.base, DELETED, deleted, node):
             # Update vs delete: the hub keeps the record deleted until staff decide.
@@ -178,27 +179,27 @@ def _merge_upsert(change: Change, current: RecordState | None, hub_seq: int) -> 
                 DELETED, int(change.base.get(DELETED, 0)), deleted, False, incoming_fields=dict(change.fields)
             )
             return MergeResult(Outcome.CONFLICT, None, conflicts=(spec_c,))
-        fields[DELETED] = FieldState(False, hub_seq, node, {**deleted.seen, node: hub_seq})
+        over[DELETED] = FieldState(False, hub_seq, node, {**deleted.seen, node: hub_seq})
         written[DELETED] = False
 
     for name in sorted(change.fields):
         incoming = change.fields[name]
-        fs = fields.get(name)
+        fs = under.get(name)
         base_rev = int(change.base.get(name, 0))
         decision = decide_field(fs, incoming, base_rev, node)
         if decision is FieldDecision.APPLY:
             seen = {**fs.seen, node: hub_seq} if fs else {node: hub_seq}
-            fields[name] = FieldState(incoming, hub_seq, node, seen)
+            over[name] = FieldState(incoming, hub_seq, node, seen)
             written[name] = incoming
         elif decision is FieldDecision.UNCHANGED:
             assert fs is not None
             unchanged[name] = fs.rev
             if fs.seen.get(node, 0) < fs.rev:
-                fields[name] = FieldState(fs.value, fs.rev, fs.origin, {**fs.seen, node: fs.rev})
+                over[name] = FieldState(fs.value, fs.rev, fs.origin, {**fs.seen, node: fs.rev})
         else:
             conflicts.append(ConflictSpec(name, base_rev, fs, incoming))
 
-    state = RecordState(change.entity, change.entity_id, change.scope, fields)
+    state = RecordState(change.entity, change.entity_id, change.scope, layered(under, over))
     if conflicts:
         outcome = Outcome.CONFLICT
     elif unchanged or _concurrent(current, change):
@@ -220,10 +221,23 @@ def _concurrent(current: RecordState | None, change: Change) -> bool:
     if current is None:
         return False
     newest_base = max((int(v) for v in change.base.values()), default=0)
-    return any(
-        fs.origin != change.node_id and fs.rev > max(newest_base, int(fs.seen.get(change.node_id, 0)))
-        for fs in current.fields.values()
-    )
+    node = change.node_id
+    fields = current.fields
+    if isinstance(fields, LayeredFields):
+        under, over = fields.under, fields.over
+        if any(name not in over for name in under.plain) and _uniform_concurrent(under, node, newest_base):
+            return True
+        candidates = over.values()
+    elif isinstance(fields, UniformFields):
+        return bool(fields.plain) and _uniform_concurrent(fields, node, newest_base)
+    else:
+        candidates = fields.values()
+    return any(fs.origin != node and fs.rev > max(newest_base, int(fs.seen.get(node, 0))) for fs in candidates)
+
+
+def _uniform_concurrent(fields: UniformFields, node: str, newest_base: int) -> bool:
+    # Every field was written by ``fields.origin`` at ``fields.rev``, and only that origin has seen it.
+    return fields.origin != node and fields.rev > newest_base
 
 
 def _merge_delete(change: Change, current: RecordState | None, hub_seq: int) -> MergeResult:

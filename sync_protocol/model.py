@@ -239,6 +239,50 @@ class UniformFields(Mapping[str, FieldState]):
         return f"UniformFields({dict(self.plain)!r}, rev={self.rev}, origin={self.origin!r})"
 
 
+class LayeredFields(Mapping[str, FieldState]):
+    """A record made by one write (``under``) of which a few fields were written since (``over``): an edit
+    of two fields need not make ``FieldState`` objects of all the others. Reads the same as the ``dict``
+    of ``FieldState`` it stands for."""
+
+    __slots__ = ("over", "under")
+
+    def __init__(self, under: UniformFields, over: Mapping[str, FieldState]) -> None:
+        self.under = under
+        self.over = over
+
+    def __getitem__(self, name: str) -> FieldState:
+        fs = self.over.get(name)
+        return fs if fs is not None else self.under[name]
+
+    def __iter__(self) -> Iterator[str]:
+        over = self.over
+        yield from over
+        for name in self.under.plain:
+            if name not in over:
+                yield name
+
+    def __len__(self) -> int:
+        return len(self.over) + sum(1 for name in self.under.plain if name not in self.over)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.over or name in self.under.plain
+
+    def __repr__(self) -> str:
+        return f"LayeredFields({self.under!r}, {dict(self.over)!r})"
+
+
+def layered(under: Mapping[str, FieldState], over: Mapping[str, FieldState]) -> Mapping[str, FieldState]:
+    """``under`` with ``over`` written on top, without copying what ``over`` leaves alone when ``under`` is
+    a one-write record."""
+    if not over:
+        return under
+    if isinstance(under, UniformFields):
+        return LayeredFields(under, over)
+    if isinstance(under, LayeredFields):
+        return LayeredFields(under.under, {**under.over, **over})
+    return {**under, **over}
+
+
 @dataclass(frozen=True, slots=True)
 class RecordState:
     entity: str
@@ -254,9 +298,12 @@ class RecordState:
         return bool(fs and fs.value)
 
     def values(self) -> dict[str, Any]:
-        if isinstance(self.fields, UniformFields):
-            return dict(self.fields.plain)
-        return {k: v.value for k, v in self.fields.items()}
+        fields = self.fields
+        if isinstance(fields, UniformFields):
+            return dict(fields.plain)
+        if isinstance(fields, LayeredFields):
+            return {**fields.under.plain, **{k: v.value for k, v in fields.over.items()}}
+        return {k: v.value for k, v in fields.items()}
 
     def to_json(self) -> dict[str, Any]:
         return {k: v.to_json() for k, v in self.fields.items()}

@@ -187,6 +187,22 @@ def test_record_states_are_stored_compactly_and_read_back_whole(sql_store: SqlHu
     assert after is not None and after.values() == {**person(3), "mobile": "01999999999"}
     assert after.fields["nid"] == FieldState(person(3)["nid"], 1, "node-a", {"node-a": 1})
     assert after.fields["mobile"] == FieldState("01999999999", 2, "node-a", {"node-a": 2})
+    # An edited record: the pointer to its first entry, less what was written since, plus a group per edit.
+    assert _raw_state(sql_store, "p3") == [[1, "node-a", None], [2, "node-a", None, {"mobile": "01999999999"}]]
+    other = FakeNode("node-b")
+    sql_store.add_node(other.record())
+    engine.push(other.envelope([other.change("p3", {"mobile": "01999999999", "sex": "male"}, base={"sex": 1})]))
+    again = sql_store.get_record("person", "p3")
+    assert again is not None and again.values() == {**person(3), "mobile": "01999999999", "sex": "male"}
+    # node-b sent the value the hub already had: it has now seen revision 2 of mobile
+    assert again.fields["mobile"] == FieldState("01999999999", 2, "node-a", {"node-a": 2, "node-b": 2})
+    assert again.fields["sex"] == FieldState("male", 3, "node-b", {"node-a": 1, "node-b": 3})
+    assert again.fields["nid"] == FieldState(person(3)["nid"], 1, "node-a", {"node-a": 1})
+    assert _raw_state(sql_store, "p3") == [
+        [1, "node-a", None],
+        [2, "node-a", {"node-a": 2, "node-b": 2}, {"mobile": "01999999999"}],
+        [3, "node-b", {"node-a": 1, "node-b": 3}, {"sex": "male"}],
+    ]
 
 
 def test_bulk_writes_span_statements_and_the_last_row_of_a_key_wins(sql_store: SqlHubStore) -> None:

@@ -72,6 +72,12 @@ def test_a_second_change_on_a_created_record_merges_as_on_the_dict_state(c: Any,
     on_uniform = merge_change(follow, created, hub_seq=hub_seq + 1)
     on_dict = merge_change(follow, as_dict, hub_seq=hub_seq + 1)
     assert _as_plain(on_uniform) == _as_plain(on_dict)
+    # and a third change, by the creator, on the layered state the second one left
+    layered_state = on_uniform.state or created
+    third = change(c.node_id, later + 1, entity=c.entity, entity_id=c.entity_id, fields=dict(c.fields), base={})
+    on_layers = merge_change(third, layered_state, hub_seq=hub_seq + 2)
+    flat = RecordState(layered_state.entity, layered_state.entity_id, layered_state.scope, dict(layered_state.fields))
+    assert _as_plain(on_layers) == _as_plain(merge_change(third, flat, hub_seq=hub_seq + 2))
 
 
 def test_uniform_fields_reads_like_field_states() -> None:
