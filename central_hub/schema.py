@@ -78,7 +78,9 @@ change_results = Table(
 
 # The results of one batch's new changes as one row (0005): a row per change cost the ingest path as much
 # as the change itself. ``results`` is the JSON list of ``ChangeResult.to_json()``; ``digests`` the JSON list
-# of their ``wire.change_digest`` (null where none), in the same order. A later row wins for a seq.
+# of their ``wire.change_digest`` (null where none), in the same order; or, when the results are those of
+# one pushed batch, null and ``batch_id`` names the batch whose stored answer holds them (no second copy).
+# A later row wins for a seq.
 change_ranges = Table(
     "change_ranges",
     metadata,
@@ -86,8 +88,9 @@ change_ranges = Table(
     Column("node_id", String(64), nullable=False),
     Column("first_seq", BigInteger, nullable=False),
     Column("last_seq", BigInteger, nullable=False),
-    Column("results", Text, nullable=False),
+    Column("results", Text),  # null: they are in the answer of batch ``batch_id``
     Column("digests", Text, nullable=False),
+    Column("batch_id", String(64)),
     Index("ix_change_ranges_node_last", "node_id", "last_seq"),
 )
 

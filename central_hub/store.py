@@ -284,11 +284,19 @@ class SqlHubStore:
             ):
                 out[int(row.node_seq)] = (json.loads(row.result), row.digest)
             for span in conn.execute(
-                select(r.results, r.digests)
+                select(r.first_seq, r.last_seq, r.results, r.digests, r.batch_id)
                 .where(r.node_id == node_id, r.last_seq >= first, r.first_seq <= last)
                 .order_by(r.id)
             ):
-                for result, digest in zip(json.loads(span.results), json.loads(span.digests), strict=True):
+                if span.results is not None:
+                    results = json.loads(span.results)
+                else:
+                    stored = self.get_batch(span.batch_id)
+                    if stored is None:
+                        raise StoreError(f"results of node {node_id} point at batch {span.batch_id}, which is missing")
+                    # The batch's answer also lists the seqs it had before (resent ones): keep this row's.
+                    results = [x for x in stored.response["results"] if span.first_seq <= x["seq"] <= span.last_seq]
+                for result, digest in zip(results, json.loads(span.digests), strict=True):
                     seq = int(result["seq"])
                     if first <= seq <= last:
                         out[seq] = (result, digest)
@@ -299,7 +307,12 @@ class SqlHubStore:
         return {seq: ChangeResult.from_json(result) for seq, (result, _) in sorted(stored.items())}
 
     def save_change_results(
-        self, node_id: str, results: list[ChangeResult], digests: Mapping[int, str] | None = None
+        self,
+        node_id: str,
+        results: list[ChangeResult],
+        digests: Mapping[int, str] | None = None,
+        *,
+        batch_id: str | None = None,
     ) -> None:
         if not results:
             return
@@ -307,14 +320,16 @@ class SqlHubStore:
         seqs = [r.node_seq for r in results]
         self._writer().exec_driver_sql(
             self._driver_sql(
-                "INSERT INTO change_ranges (node_id, first_seq, last_seq, results, digests) VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO change_ranges (node_id, first_seq, last_seq, results, digests, batch_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)"
             ),
             (
                 node_id,
                 min(seqs),
                 max(seqs),
-                _hot_dumps([r.to_json() for r in results]),
+                None if batch_id else _hot_dumps([r.to_json() for r in results]),
                 _hot_dumps([digests.get(seq) for seq in seqs]),
+                batch_id,
             ),
         )
 
@@ -358,16 +373,17 @@ class SqlHubStore:
             if r.entity == "person":
                 values = r.fields.plain if isinstance(r.fields, UniformFields) else r.values()
                 get = values.get
+                hh, nid, en, bn = get("household_id"), get("nid"), get("full_name_en"), get("full_name_bn")
                 rows.append(
                     (
                         "person",
                         r.entity_id,
                         r.scope,
                         encode(r.fields),
-                        _text(get("household_id")),
-                        _text(get("nid")),
-                        _text(get("full_name_en")),
-                        _text(get("full_name_bn")),
+                        hh if type(hh) is str and len(hh) <= 200 else _text(hh),
+                        nid if type(nid) is str and len(nid) <= 200 else _text(nid),
+                        en if type(en) is str and len(en) <= 200 else _text(en),
+                        bn if type(bn) is str and len(bn) <= 200 else _text(bn),
                         bool(get(DELETED)),
                     )
                 )

@@ -235,7 +235,7 @@ class HubEngine:
             self.store.add_conflicts(conflicts)
         if new_results:
             kept = {c.node_seq: d for c, d in zip(batch.changes, digests, strict=True) if c.node_seq > last}
-            self.store.save_change_results(batch.node_id, new_results, kept)
+            self.store.save_change_results(batch.node_id, new_results, kept, batch_id=batch.batch_id)
         return PushResponse(batch.node_id, batch.batch_id, tuple(results))
 
     def _base_entries(self, changes: list[Change]) -> dict[int, LogEntry]:

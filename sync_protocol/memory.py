@@ -113,7 +113,12 @@ class MemoryHubStore(_Journaled):
         return {s: self.results[(node_id, s)] for s in range(first, last + 1) if (node_id, s) in self.results}
 
     def save_change_results(
-        self, node_id: str, results: list[ChangeResult], digests: Mapping[int, str] | None = None
+        self,
+        node_id: str,
+        results: list[ChangeResult],
+        digests: Mapping[int, str] | None = None,
+        *,
+        batch_id: str | None = None,
     ) -> None:
         for r in results:
             self._set(self.results, (node_id, r.node_seq), r)

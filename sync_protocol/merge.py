@@ -157,7 +157,7 @@ def _merge_create(change: Change, hub_seq: int) -> MergeResult:
     """``_merge_upsert`` of a record the hub has never seen, which is most of what arrives: every field
     applies, as the per-field rule has nothing to compare with. Same result, a tenth of the work
     (tests/protocol/test_merge_create.py holds the two together)."""
-    plain = {name: change.fields[name] for name in sorted(change.fields)}
+    plain = dict(change.fields)
     state = RecordState(change.entity, change.entity_id, change.scope, UniformFields(plain, hub_seq, change.node_id))
     # ``written`` is the state's own dict: a store may encode it once for the log and the record.
     return MergeResult(Outcome.APPLIED, state, written=plain, all_written=True)

@@ -50,9 +50,16 @@ class HubStore(Protocol):
     def get_change_results(self, node_id: str, first: int, last: int) -> dict[int, ChangeResult]: ...
 
     def save_change_results(
-        self, node_id: str, results: list[ChangeResult], digests: Mapping[int, str] | None = None
+        self,
+        node_id: str,
+        results: list[ChangeResult],
+        digests: Mapping[int, str] | None = None,
+        *,
+        batch_id: str | None = None,
     ) -> None:
-        """``digests``: node_seq -> ``wire.change_digest`` of the change accepted under that seq."""
+        """``digests``: node_seq -> ``wire.change_digest`` of the change accepted under that seq.
+        ``batch_id``: the batch whose answer, saved by ``save_batch`` in the same transaction, holds these
+        results; a store may keep a reference to it rather than a second copy."""
         ...
 
     def get_change_digests(self, node_id: str, first: int, last: int) -> dict[int, str]:

@@ -217,6 +217,25 @@ def test_bulk_writes_span_statements_and_the_last_row_of_a_key_wins(sql_store: S
     assert sql_store.person_ids_by_nid("1888888888", None) == ["p1"]
 
 
+def test_a_rebatched_resend_gets_the_results_kept_with_the_first_batch(sql_store: SqlHubStore) -> None:
+    """Results are kept once, in the stored answer of the batch that brought them; a node that lost that
+    answer and sends the same changes again under a new batch id (with one more) gets them back."""
+    node = FakeNode("node-a")
+    sql_store.add_node(node.record())
+    engine = _engine(sql_store)
+    changes = [node.change(f"p{i}", person(i)) for i in range(3)]
+    first = engine.push(node.envelope(changes))
+    extra = node.change("p9", {"shoe_size": 41})  # rejected: results of every kind come back
+    second = engine.push(node.envelope([*changes, extra]))
+    assert second.results[:3] == first.results
+    assert second.results[3].outcome == "rejected"
+    with sql_store.engine.connect() as conn:
+        rows = conn.execute(select(t.change_ranges.c.results, t.change_ranges.c.batch_id)).all()
+    assert [(r.results, r.batch_id) for r in rows] == [(None, first.batch_id), (None, second.batch_id)]
+    assert sql_store.get_change_results("node-a", 1, 4) == {r.node_seq: r for r in second.results}
+    assert sorted(sql_store.get_change_digests("node-a", 1, 4)) == [1, 2, 3, 4]
+
+
 def test_rows_written_before_0005_are_still_read(sql_store: SqlHubStore) -> None:
     """States as ``{field: {v, r, o, s}}`` and one ``change_results`` row per change, as 0001-0004 wrote."""
     old = _state("p9", "1", person(9), 7)

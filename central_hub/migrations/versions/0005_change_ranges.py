@@ -27,8 +27,9 @@ def upgrade() -> None:
         sa.Column("node_id", sa.String(64), nullable=False),
         sa.Column("first_seq", sa.BigInteger, nullable=False),
         sa.Column("last_seq", sa.BigInteger, nullable=False),
-        sa.Column("results", sa.Text, nullable=False),
+        sa.Column("results", sa.Text),
         sa.Column("digests", sa.Text, nullable=False),
+        sa.Column("batch_id", sa.String(64)),
     )
     op.create_index("ix_change_ranges_node_last", "change_ranges", ["node_id", "last_seq"])
 
