@@ -18,9 +18,10 @@ with identical content is a no-op. Hub-owned fields are written only by the hub.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from .entities import DELETED, ENTITIES, HUB_ORIGIN
 from .model import Change, FieldState, LayeredFields, Op, Outcome, RecordState, UniformFields, layered
@@ -35,8 +36,7 @@ class FieldDecision(StrEnum):
     CONFLICT = "conflict"
 
 
-@dataclass(frozen=True)
-class ConflictSpec:
+class ConflictSpec(msgspec.Struct, frozen=True):
     field: str
     base_rev: int
     hub: FieldState | None
@@ -44,16 +44,15 @@ class ConflictSpec:
     incoming_fields: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MergeResult:
+class MergeResult(msgspec.Struct, frozen=True):
     outcome: Outcome
     state: RecordState | None  # the record after the change (None when nothing changed)
-    written: dict[str, Any] = field(default_factory=dict)  # what enters the hub log
+    written: dict[str, Any] = msgspec.field(default_factory=dict)  # what enters the hub log
     conflicts: tuple[ConflictSpec, ...] = ()
     reason: str | None = None
     errors: Mapping[str, list[str]] | None = None
     all_written: bool = False
-    unchanged: dict[str, int] = field(default_factory=dict)  # fields already equal at the hub -> their revision
+    unchanged: dict[str, int] = msgspec.field(default_factory=dict)  # fields already equal -> their revision
 
 
 def effective_base(change_base: Mapping[str, int], name: str, fs: FieldState, node_id: str) -> int:

@@ -1,15 +1,20 @@
 """The protocol's values: changes, batches, per-change results, hub log entries, conflicts.
 
-All are plain immutable data. JSON field values are whatever the entity's validation produced
+All are plain immutable data. The ones the hub makes per change (changes, results, log entries, field
+and record states) are frozen ``msgspec.Struct``s rather than frozen dataclasses: the same fields,
+equality and immutability, made in a tenth of the time, which at 500 changes a batch is a tenth of a
+push. JSON field values are whatever the entity's validation produced
 (strings, numbers, booleans, null, lists); the protocol never interprets them beyond equality.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from .entities import SCHEMA_VERSION
 
@@ -28,8 +33,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # nothing written; ``reason`` says why
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(msgspec.Struct, frozen=True):
     """One record edit made on one node: identity ``(node_id, node_seq)``, gapless per node."""
 
     node_id: str
@@ -63,8 +67,7 @@ class Batch:
         return self.changes[-1].node_seq
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeResult:
+class ChangeResult(msgspec.Struct, frozen=True):
     node_seq: int
     outcome: str
     hub_seq: int | None = None  # log position of what was written, if anything
@@ -134,8 +137,7 @@ class PushResponse:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
+class LogEntry(msgspec.Struct, frozen=True):
     """One accepted write in the hub's ordered log, as a node pulls it."""
 
     hub_seq: int
@@ -191,8 +193,7 @@ class PullPage:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class FieldState:
+class FieldState(msgspec.Struct, frozen=True):
     """The hub's knowledge of one field of one record."""
 
     value: Any
@@ -200,7 +201,7 @@ class FieldState:
     origin: str  # who wrote it: node id or "hub"
     # Per node: the latest revision that node's own writes to this field were reconciled with
     # (applied, or found equal). Lets consecutive edits of one node build on each other without a pull.
-    seen: Mapping[str, int] = field(default_factory=dict)
+    seen: Mapping[str, int] = msgspec.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"v": self.value, "r": self.rev, "o": self.origin, "s": dict(self.seen)}
@@ -283,8 +284,7 @@ def layered(under: Mapping[str, FieldState], over: Mapping[str, FieldState]) -> 
     return {**under, **over}
 
 
-@dataclass(frozen=True, slots=True)
-class RecordState:
+class RecordState(msgspec.Struct, frozen=True):
     entity: str
     entity_id: str
     scope: str
