@@ -28,9 +28,10 @@ class Hub:
 
 
 def default_validator() -> Validator | None:
-    """The shared field validation (``sync_protocol.validation.validate_change``) when installed."""
+    """The shared field validation (``sync_protocol.validation.validate_change``, through the fast verdict
+    of ``sync_protocol.validation_fast``) when installed."""
     try:
-        module = importlib.import_module("sync_protocol.validation")
+        module = importlib.import_module("sync_protocol.validation_fast")
     except ImportError:
         return None
     validator: Validator | None = getattr(module, "validate_change", None)
