@@ -132,22 +132,34 @@ def _predicate(field: Any) -> Predicate | None:
 
 
 @cache
-def _predicates(entity: str) -> dict[str, Predicate]:
-    out = {}
+def _predicates(entity: str) -> tuple[dict[str, int], dict[str, Predicate]]:
+    """(free-text fields -> their length limit, the other fields -> their predicate). Free text is most
+    of a person and is checked inline, without a call per field."""
+    text: dict[str, int] = {}
+    other: dict[str, Predicate] = {}
     for name, field in SCHEMAS[entity].fields.items():
+        if isinstance(field, _Text):
+            text[name] = field.max_len
+            continue
         predicate = _predicate(field)
         if predicate is not None:
-            out[name] = predicate
-    return out
+            other[name] = predicate
+    return text, other
 
 
 def certainly_valid(entity: str, fields: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
     """True only when the reference would find no error; False means "ask the reference"."""
     if entity not in SCHEMAS:
         return False
-    predicates = _predicates(entity)
+    text, other = _predicates(entity)
     for name, value in fields.items():
-        predicate = predicates.get(name)
+        limit = text.get(name)
+        if limit is not None:
+            # as _text(limit)
+            if type(value) is not str or not 0 < len(value) <= limit or value.isspace():
+                return False
+            continue
+        predicate = other.get(name)
         if predicate is None or not predicate(value):
             return False
     creating = current is None
