@@ -444,7 +444,7 @@ class SqlHubStore:
         for name, fs in items:
             seen = tuple(sorted(fs.seen.items()))
             groups.setdefault((fs.rev, fs.origin, seen), {})[name] = fs.value
-        body = _dumps(
+        body = _hot_dumps(
             [
                 [rev, origin, None if seen == ((origin, rev),) else dict(seen), values]
                 for (rev, origin, seen), values in groups.items()
@@ -503,9 +503,8 @@ class SqlHubStore:
                     "SELECT hub_seq, entity, entity_id, scope, fields, origin, origin_seq, hlc FROM hub_log "
                     f"WHERE hub_seq IN ({', '.join([mark] * len(chunk))})"
                 )
-                for seq, entity, entity_id, scope, fields, origin, origin_seq, hlc in conn.exec_driver_sql(
-                    sql, tuple(chunk)
-                ):
+                rows = conn.exec_driver_sql(sql, tuple(chunk))
+                for seq, entity, entity_id, scope, fields, origin, origin_seq, hlc in rows:
                     out[int(seq)] = LogEntry(
                         int(seq),
                         entity,
