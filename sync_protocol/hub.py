@@ -7,7 +7,7 @@ import base64
 import binascii
 import datetime as dt
 import gc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import wire
@@ -304,7 +304,7 @@ class HubEngine:
             return self._hub_write_tx(entity, entity_id, values, scope)
 
     def hub_write_many(
-        self, writes: list[tuple[str, str, Mapping[str, Any]]], *, scope: str | None = None
+        self, writes: Sequence[tuple[str, str, Mapping[str, Any]]], *, scope: str | None = None
     ) -> list[LogEntry]:
         """``hub_write`` of many (entity, entity_id, values) in one transaction, with one read of the records
         and one append to the log: the registry job publishes thousands of ids per run. All or nothing."""

@@ -2,7 +2,7 @@
 of registry ids and flags, review decisions, and the scheduled job.
 
 Like NID verification (``central_hub.nid.sql_store``), the job reads the hub log after a saved cursor for
-person and enrolment writes; each chunk is matched, indexed, published (``HubEngine.hub_write`` of the
+person and enrolment writes; each chunk is matched, indexed, published (``HubEngine.hub_write_many`` of the
 hub-owned ``registry_id`` / ``duplicate_flags`` on persons and ``double_dipping_flags`` on enrolments) and
 the cursor moved **in one writer transaction**: a crash loses nothing (the chunk is scanned again) and a
 result is never indexed without being published. The push path does no extra work. Our own hub writes
@@ -246,14 +246,19 @@ class RegistryService:
         keys = [("person", p) for p in everyone] + [
             ("enrolment", e["id"]) for p in everyone for e in enrol_by_person.get(p, [])]
         records = self.hub_store.load_records(keys)
-        return sum(self._publish_cluster(m, enrol_by_person, open_by_person, records) for m in clusters)
+        writes: list[tuple[str, str, dict[str, Any]]] = []
+        for members in clusters:
+            self._publish_cluster(members, enrol_by_person, open_by_person, records, writes)
+        # one read of the records and one append to the log for the whole chunk, not one per person
+        self.engine.hub_write_many(writes)
+        return len(writes)
 
     def _publish_cluster(self, members: set[str], enrol_by_person: dict[str, list[dict[str, Any]]],
-                         open_by_person: dict[str, list[Edge]], records: dict[Any, Any]) -> int:
+                         open_by_person: dict[str, list[Edge]], records: dict[Any, Any],
+                         writes: list[tuple[str, str, dict[str, Any]]]) -> None:
         registry_id = min(members)
         enrolments = sorted((e for p in members for e in enrol_by_person.get(p, [])), key=lambda e: e["id"])
         flags = dd_rules.flags_for(enrolments, self.rules)
-        written = 0
         for pid in sorted(members):
             rec = records.get(("person", pid))
             if rec is None or rec.deleted:
@@ -268,22 +273,21 @@ class RegistryService:
                 other = e.b if e.a == pid else e.a
                 if other not in members:
                     dup.append({"type": "possible_duplicate", "person_id": other, "score": e.score})
-            written += self._write_if_changed(rec.values(), "person", pid, {"registry_id": registry_id,
-                                                                           "duplicate_flags": dup})
+            self._write_if_changed(rec.values(), "person", pid, {"registry_id": registry_id,
+                                                                "duplicate_flags": dup}, writes)
         for en in enrolments:
             rec = records.get(("enrolment", en["id"]))
             if rec is None or rec.deleted:
                 continue
             mine = [f.as_dict() for f in flags if en["id"] in f.record_ids]
-            written += self._write_if_changed(rec.values(), "enrolment", en["id"], {"double_dipping_flags": mine})
-        return written
+            self._write_if_changed(rec.values(), "enrolment", en["id"], {"double_dipping_flags": mine}, writes)
 
-    def _write_if_changed(self, current: dict[str, Any], entity: str, entity_id: str, values: dict[str, Any]) -> int:
+    @staticmethod
+    def _write_if_changed(current: dict[str, Any], entity: str, entity_id: str, values: dict[str, Any],
+                          writes: list[tuple[str, str, dict[str, Any]]]) -> None:
         changed = {k: v for k, v in values.items() if (current.get(k) or ([] if isinstance(v, list) else None)) != v}
-        if not changed:
-            return 0
-        self.engine.hub_write(entity, entity_id, changed)
-        return 1
+        if changed:
+            writes.append((entity, entity_id, changed))
 
     # ---- review decisions ------------------------------------------------------------------------------
 

@@ -83,6 +83,7 @@ class SqlIndex:
         # Registry and district sizes, counted once per writer transaction and kept in step by _insert and
         # remove: the matcher asks for the size for every candidate it scores, and COUNT(*) is a full scan.
         self._counts: tuple[Any, dict[str | None, int]] | None = None
+        self._edge_seq: tuple[Any, int] | None = None
 
     def _tx_counts(self) -> dict[str | None, int] | None:
         """The count cache of the current writer transaction (None outside one)."""
@@ -224,7 +225,14 @@ class SqlIndex:
 
     def add_edge(self, edge: Edge) -> None:
         conn = self.hub_store._writer()
-        seq = int(conn.execute(select(func.coalesce(func.max(edges_t.c.seq), 0))).scalar_one()) + 1
+        # The next edge number, read once per writer transaction (writers are serialised, so nobody else
+        # adds an edge meanwhile) instead of a MAX() per edge.
+        cached = self._edge_seq
+        if cached is not None and cached[0] is conn:
+            seq = cached[1] + 1
+        else:
+            seq = int(conn.execute(select(func.coalesce(func.max(edges_t.c.seq), 0))).scalar_one()) + 1
+        self._edge_seq = (conn, seq)
         edge.seq = seq
         conn.execute(insert(edges_t).values(
             seq=seq, a=edge.a, b=edge.b, score=edge.score, band=edge.band, model_version=edge.model_version,

@@ -145,16 +145,16 @@ def test_a_failing_publication_leaves_the_chunk_to_the_next_scan(tmp_path: Path)
     engine = HubEngine(store)
     service = RegistryService(store, engine)
     engine.hub_write("person", "pa", amina(), scope="1")
-    real = engine.hub_write
+    real = engine.hub_write_many  # publication writes a chunk's ids with one call
 
     def broken(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError("disk full")
 
-    engine.hub_write = broken  # type: ignore[method-assign]
+    engine.hub_write_many = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         service.scan_once()
     assert service.cursor() == 0 and service.index.size() == 0  # index and cursor rolled back together
-    engine.hub_write = real  # type: ignore[method-assign]
+    engine.hub_write_many = real  # type: ignore[method-assign]
     assert service.scan_until_done().persons == 1
     assert store.get_record("person", "pa").values()["registry_id"] == "pa"  # type: ignore[union-attr]
     store.close()
