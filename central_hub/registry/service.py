@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from central_hub.registry.errors import RegistryError
 from central_hub.registry.features import prepare
 from central_hub.registry.hub_schema import registry_decisions as decisions_t
 from central_hub.registry.hub_schema import registry_enrolments as enrol_t
+from central_hub.registry.index_cache import CachedSqlIndex
 from central_hub.registry.matcher import AUTO, REVIEW, Edge, Matcher, Model
 from central_hub.registry.sql_index import SqlIndex, _links, _now
 from central_hub.store import SqlHubStore
@@ -97,8 +98,11 @@ class RegistryService:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
+        # Review pages and decisions read and change edges through SQL; the log scan matches against the
+        # job's own copy of the blocks in memory, kept in step with the tables (index_cache.py).
         self.index = SqlIndex(self.hub_store)
-        self.matcher = Matcher(self.index, self.model)
+        self.job_index = CachedSqlIndex(self.hub_store)
+        self.matcher = Matcher(self.job_index, self.model)
         self.rules = dd_rules.load_rules() if self.rules is None else self.rules
         self._scheduler: Any = None
         self.last_run: ScanReport | None = None
@@ -130,9 +134,21 @@ class RegistryService:
             elif r.entity == "enrolment" and ENROLMENT_FIELDS & keys:
                 enrolments.add(r.entity_id)
         report.entries = len(rows)
+        try:
+            self._scan_chunk(cursor, rows, persons, enrolments, report)
+        except BaseException:
+            self.job_index.invalidate()  # its copy may hold writes that were just rolled back
+            raise
+        return report
+
+    def _scan_chunk(
+        self, cursor: int, rows: Sequence[Any], persons: set[str], enrolments: set[str], report: ScanReport
+    ) -> None:
+        index = self.job_index
         with self.hub_store.transaction():
             if self.cursor() != cursor:
-                return ScanReport()  # another hub process took this chunk
+                report.entries = 0
+                return  # another hub process took this chunk
             affected = self._sync_enrolments(enrolments)
             report.enrolments = len(enrolments)
             # one read of the chunk's person records and of every pair already proposed for them (instead of
@@ -140,7 +156,7 @@ class RegistryService:
             ordered = sorted(persons)
             recs = self.hub_store.load_records([("person", p) for p in ordered])
             known: dict[str, set[str]] = {}
-            for e in self.index.edges_of(ordered, active_only=False):
+            for e in index.edges_of(ordered, active_only=False):
                 known.setdefault(e.a, set()).add(e.b)
                 known.setdefault(e.b, set()).add(e.a)
             for pid in ordered:
@@ -148,9 +164,10 @@ class RegistryService:
                 report.persons += 1
                 report.auto_links += auto
                 report.review_pairs += review
+            index.flush()  # publication reads the records and edges through SQL
             report.published = self.publish(affected)
             self.hub_store._upsert(hub_tables.settings, [{"key": CURSOR_KEY, "value": str(rows[-1].hub_seq)}], ["key"])
-        return report
+            index.flush()
 
     def scan_until_done(self) -> ScanReport:
         total = ScanReport()
@@ -186,24 +203,25 @@ class RegistryService:
     def _match_person(
         self, pid: str, affected: set[str], rec: Any, known_by_id: dict[str, set[str]]
     ) -> tuple[int, int]:
+        index = self.job_index
         if rec is None or rec.deleted:
-            if self.index.get(pid) is not None:
-                affected |= self.index.component(pid)
-                for e in self.index.edges_of([pid]):
-                    self.index.remove_edge(e.a, e.b, "record deleted")
-                self.index.remove(pid)
+            if index.get(pid) is not None:
+                affected |= index.component(pid)
+                for e in index.edges_of([pid]):
+                    index.remove_edge(e.a, e.b, "record deleted")
+                index.remove(pid)
             return 0, 0
         values = rec.values()
         f = prepare({**values, "id": pid, "union_id": rec.scope, "district_id": _district(rec.scope)})
         affected.add(pid)
-        if not self.index.replace(f):
+        if not index.replace(f):
             return 0, 0
         known = known_by_id.setdefault(pid, set())
         auto = review = 0
         for c in self.matcher.match_features(f):
             if c.record_id in known:
                 continue  # a pair is proposed once; a reviewer's "different people" is not undone by an edit
-            self.index.add_edge(Edge(pid, c.record_id, round(c.score, 3), c.band, self.matcher.model.version,
+            index.add_edge(Edge(pid, c.record_id, round(c.score, 3), c.band, self.matcher.model.version,
                                      c.evidence, 0))  # fmt: skip
             known.add(c.record_id)
             known_by_id.setdefault(c.record_id, set()).add(pid)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from central_hub.registry.hub_schema import registry_decisions, registry_edges
+from central_hub.registry.index_cache import CachedSqlIndex
 from central_hub.registry.matcher import AUTO, Matcher, MemoryIndex, Model
 from central_hub.registry.service import DecisionError, RegistryService
 from central_hub.registry.sql_index import SqlIndex
@@ -68,6 +69,60 @@ def test_sql_index_behaves_like_the_memory_index(hub_db: SqlHubStore, model: Mod
     for rid in (linked.a, linked.b):
         expect = {r for r, c in mem.index.clusters().items() if c == mem.index.clusters()[rid]}
         assert sql.index.component(rid) == expect
+
+
+def test_the_job_index_behaves_like_the_memory_index_and_writes_what_sql_index_writes(
+    hub_db: SqlHubStore, model: Model
+) -> None:
+    """The registry job's in-memory copy (``CachedSqlIndex``): the same candidates, scores and bands as the
+    reference while records are added in chunks; the tables it flushes read back, through a plain
+    ``SqlIndex``, as the same index (records, frequencies, edges, clusters)."""
+    records = generate(300, seed=21)
+    mem, job = Matcher(MemoryIndex(), model), Matcher(CachedSqlIndex(hub_db), model)
+    for start in range(0, len(records), 70):  # chunks, one writer transaction each, as the job runs
+        with hub_db.transaction():
+            for r in records[start : start + 70]:
+                got_m = [(c.record_id, c.band, round(c.score, 6)) for c in mem.ingest(r)]
+                got_j = [(c.record_id, c.band, round(c.score, 6)) for c in job.ingest(r)]
+                assert got_j == got_m, r["record_id"]
+            assert job.index.size() == mem.index.size()
+            job.index.flush()  # type: ignore[attr-defined]
+    sql = SqlIndex(hub_db)
+    assert sql.size() == 300 and sql.clusters() == mem.index.clusters()
+    f = mem.index.get(records[5]["record_id"])
+    assert f is not None and sql.get(f.record_id) == f
+    assert sql.name_frequency(f.name_key or "", f.district_id) == mem.index.name_frequency(
+        f.name_key or "", f.district_id
+    )
+    assert sorted((e.a, e.b, e.band, e.score) for e in sql.edges()) == sorted(
+        (e.a, e.b, e.band, e.score) for e in mem.index.edges()
+    )
+    assert job.index.loads == 1  # type: ignore[attr-defined]  # loaded once, then kept in step
+
+
+def test_the_job_index_reloads_after_a_rollback_or_another_writer(hub_db: SqlHubStore, model: Model) -> None:
+    records = generate(40, seed=5)
+    job = CachedSqlIndex(hub_db)
+    matcher = Matcher(job, model)
+    with hub_db.transaction():
+        for r in records[:20]:
+            matcher.ingest(r)
+        job.flush()
+    with pytest.raises(RuntimeError), hub_db.transaction():
+        for r in records[20:30]:
+            matcher.ingest(r)
+        assert job.size() == 30
+        raise RuntimeError("the chunk failed")
+    with hub_db.transaction():
+        assert job.size() == 20  # the copy took the rolled-back records; it was dropped and loaded again
+    assert job.loads == 2
+    other = CachedSqlIndex(hub_db)  # another hub process's job
+    with hub_db.transaction():
+        Matcher(other, model).ingest(records[35])
+        other.flush()
+    with hub_db.transaction():
+        assert job.size() == 21 and job.get(records[35]["record_id"]) is not None
+    assert job.loads == 3
 
 
 AMINA_BN = {"full_name_bn": "মোসাম্মৎ আমিনা খাতুন", "sex": "female", "date_of_birth": "1950-06-12",

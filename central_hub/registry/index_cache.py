@@ -1,0 +1,279 @@
+"""The registry job's identity index: ``SqlIndex`` with the blocks, features and name counts held in the hub
+process's memory, and the job's writes sent to the database in bulk once per chunk.
+
+Matching a person against the store meant about ten statements (block sizes, candidates and their
+features, two name counts, the old features, the record, its keys, each edge); at a million persons that
+held the job to a few hundred persons a second. Here the database stays the source of truth and the
+memory a copy of it, loaded in full on first use:
+
+- **One writer.** Only the registry job writes records and keys, always through this class, inside its
+  writer transaction; review decisions change edges only.
+- **A version stamp.** Every transaction that changes records or keys writes a new random stamp into
+  ``settings`` (``registry_index_version``) with its rows. At the start of each writer transaction the
+  copy compares the stored stamp with its own; any difference (another hub process ran the job, a
+  transaction of ours rolled back after the copy took its writes, the tables were changed by hand and the
+  stamp with them) and the copy is dropped and loaded again. A rolled-back stamp never matches, because
+  stamps are random, not counters.
+- **Bulk writes.** ``replace``/``remove``/``add_edge`` change the copy at once (later persons of the same
+  chunk must see earlier ones) and queue their rows; ``flush()`` writes them with one statement per table,
+  and runs before anything reads those tables through SQL (``edges_of``, ``existing``, publication).
+
+Reads outside a writer transaction (the review pages) are not served from here: they use ``SqlIndex``.
+The copy costs memory: about 2 GB for a million persons (docs/registry.md); a registry that outgrows
+one process should be matched by district shards or a search service.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from central_hub import schema as hub_tables
+from central_hub.registry.features import Features
+from central_hub.registry.hub_schema import registry_edges as edges_t
+from central_hub.registry.hub_schema import registry_keys as keys_t
+from central_hub.registry.hub_schema import registry_records as records_t
+from central_hub.registry.matcher import Edge, blocking_keys
+from central_hub.registry.sql_index import SqlIndex, _now, _parse_features, features_json
+from central_hub.store import SqlHubStore
+
+VERSION_KEY = "registry_index_version"
+_IN = 500
+
+
+class _Copy:
+    """The index as memory holds it (mirrors ``MemoryIndex``, with blocks kept in record-id order, the
+    order ``SqlIndex.candidates`` gives)."""
+
+    def __init__(self, version: str | None) -> None:
+        self.version = version
+        self.records: dict[str, Features] = {}
+        self.blocks: dict[str, list[str]] = defaultdict(list)
+        self.names: Counter[str] = Counter()
+        self.names_by_district: dict[str, Counter[str]] = defaultdict(Counter)
+        self.district_size: Counter[str] = Counter()
+
+    def add(self, f: Features, keys: Iterable[str]) -> None:
+        self.records[f.record_id] = f
+        for k in keys:
+            bisect.insort(self.blocks[k], f.record_id)
+        self._count(f, +1)
+
+    def drop(self, f: Features) -> None:
+        del self.records[f.record_id]
+        for k in set(blocking_keys(f)):
+            ids = self.blocks.get(k)
+            if ids is not None:
+                i = bisect.bisect_left(ids, f.record_id)
+                if i < len(ids) and ids[i] == f.record_id:
+                    del ids[i]
+                if not ids:
+                    del self.blocks[k]
+        self._count(f, -1)
+
+    def _count(self, f: Features, delta: int) -> None:
+        if f.name_key:
+            self.names[f.name_key] += delta
+            if f.district_id:
+                self.names_by_district[f.district_id][f.name_key] += delta
+        if f.district_id:
+            self.district_size[f.district_id] += delta
+
+
+class CachedSqlIndex(SqlIndex):
+    """``SqlIndex`` for the registry job; see the module text. Use it inside writer transactions only."""
+
+    def __init__(self, hub_store: SqlHubStore) -> None:
+        super().__init__(hub_store)
+        self._copy: _Copy | None = None
+        self._checked: Any = None  # the writer connection whose transaction the copy was checked in
+        self._stamped: Any = None  # the writer connection whose transaction wrote a new stamp
+        self._new_records: list[dict[str, Any]] = []
+        self._new_keys: list[dict[str, Any]] = []
+        self._gone: list[str] = []
+        self._new_edges: list[dict[str, Any]] = []
+        self.loads = 0  # how often the copy was (re)loaded: the bench and tests read it
+
+    # ---- the copy ----------------------------------------------------------------------------------------
+
+    def _current(self) -> _Copy:
+        conn = self.hub_store._writer()
+        if self._checked is not conn:
+            if self._new_records or self._new_keys or self._gone or self._new_edges:
+                # rows queued in a transaction that ended without flush: that transaction failed
+                self._discard()
+            stored = self.hub_store.get_setting(VERSION_KEY)
+            if self._copy is None or self._copy.version != stored:
+                self._copy = self._load(stored)
+            self._checked = conn
+        assert self._copy is not None
+        return self._copy
+
+    def _load(self, version: str | None) -> _Copy:
+        copy = _Copy(version)
+        with self.hub_store._conn() as conn:
+            for record_id, text in conn.execute(select(records_t.c.record_id, records_t.c.features)):
+                f = _parse_features(text)  # not through the parse cache: a million entries would churn it
+                copy.records[record_id] = f
+                copy._count(f, +1)
+            for key, record_id in conn.execute(
+                select(keys_t.c.key, keys_t.c.record_id).order_by(keys_t.c.key, keys_t.c.record_id)
+            ):
+                copy.blocks[key].append(record_id)
+        self.loads += 1
+        return copy
+
+    def _discard(self) -> None:
+        self._copy = None
+        self._new_records.clear()
+        self._new_keys.clear()
+        self._gone.clear()
+        self._new_edges.clear()
+
+    def invalidate(self) -> None:
+        """Forget the copy (the next writer transaction loads it again)."""
+        self._discard()
+        self._checked = None
+
+    def _stamp(self) -> None:
+        conn = self.hub_store._writer()
+        if self._stamped is conn:
+            return
+        version = uuid.uuid4().hex
+        self.hub_store._upsert(hub_tables.settings, [{"key": VERSION_KEY, "value": version}], ["key"])
+        self._current().version = version
+        self._stamped = conn
+
+    # ---- IdentityIndex reads, from the copy --------------------------------------------------------------
+
+    def get(self, record_id: str) -> Features | None:
+        return self._current().records.get(record_id)
+
+    def get_many(self, record_ids: Iterable[str]) -> dict[str, Features]:
+        records = self._current().records
+        return {r: records[r] for r in record_ids if r in records}
+
+    def candidates(self, keys: Iterable[str], limit_per_key: int) -> Iterator[Features]:
+        copy = self._current()
+        seen: set[str] = set()
+        for k in dict.fromkeys(keys):
+            ids = copy.blocks.get(k)
+            if not ids or len(ids) > limit_per_key:
+                continue
+            for rid in ids:
+                if rid not in seen:
+                    seen.add(rid)
+                    yield copy.records[rid]
+
+    def name_frequency(self, name_key: str, district_id: str | None) -> tuple[float, float | None]:
+        copy = self._current()
+        n = len(copy.records)
+        nat = copy.names.get(name_key, 0) / n if n else 0.0
+        if district_id:
+            size = copy.district_size.get(district_id, 0)
+            if size:
+                return nat, copy.names_by_district[district_id].get(name_key, 0) / size
+        return nat, None
+
+    def district_size(self, district_id: str | None) -> int:
+        return self._current().district_size.get(district_id, 0) if district_id else 0
+
+    def size(self) -> int:
+        return len(self._current().records)
+
+    # ---- writes: the copy now, the rows at flush ---------------------------------------------------------
+
+    def add(self, f: Features) -> None:
+        if f.record_id not in self._current().records:
+            self._insert(f)
+
+    def _insert(self, f: Features) -> None:
+        self._stamp()
+        keys = sorted(set(blocking_keys(f)))
+        self._current().add(f, keys)
+        self._new_records.append(
+            {"record_id": f.record_id, "features": features_json(f), "name_key": f.name_key,
+             "district_id": f.district_id}
+        )  # fmt: skip
+        self._new_keys.extend({"key": k, "record_id": f.record_id} for k in keys)
+
+    def replace(self, f: Features) -> bool:
+        old = self._current().records.get(f.record_id)
+        if old == f:
+            return False
+        if old is not None:
+            self.remove(f.record_id)
+        self._insert(f)
+        return True
+
+    def remove(self, record_id: str) -> None:
+        copy = self._current()
+        old = copy.records.get(record_id)
+        if old is None:
+            return
+        self._stamp()
+        # Rows of this record still queued are dropped; rows already in the table are deleted at flush.
+        queued = [r for r in self._new_records if r["record_id"] != record_id]
+        if len(queued) != len(self._new_records):
+            self._new_records[:] = queued
+            self._new_keys[:] = [k for k in self._new_keys if k["record_id"] != record_id]
+        else:
+            self._gone.append(record_id)
+        copy.drop(old)
+
+    def add_edge(self, edge: Edge) -> None:
+        conn = self.hub_store._writer()
+        cached = self._edge_seq
+        if cached is not None and cached[0] is conn:
+            seq = cached[1] + 1
+        else:
+            seq = int(conn.execute(select(edges_t.c.seq).order_by(edges_t.c.seq.desc()).limit(1)).scalar() or 0) + 1
+        self._edge_seq = (conn, seq)
+        edge.seq = seq
+        self._new_edges.append(
+            {"seq": seq, "a": edge.a, "b": edge.b, "score": edge.score, "band": edge.band,
+             "model_version": edge.model_version,
+             "evidence": json.dumps(edge.evidence, ensure_ascii=False, sort_keys=True, default=str),
+             "active": edge.active, "confirmed_by": edge.confirmed_by, "removed_reason": edge.removed_reason,
+             "created_at": _now()}
+        )  # fmt: skip
+
+    def flush(self) -> None:
+        """Write the queued rows (one statement per table and 500 ids)."""
+        if not (self._new_records or self._new_keys or self._gone or self._new_edges):
+            return
+        conn = self.hub_store._writer()
+        for i in range(0, len(self._gone), _IN):
+            chunk = self._gone[i : i + _IN]
+            conn.execute(delete(keys_t).where(keys_t.c.record_id.in_(chunk)))
+            conn.execute(delete(records_t).where(records_t.c.record_id.in_(chunk)))
+        if self._new_records:
+            conn.execute(insert(records_t), self._new_records)
+        if self._new_keys:
+            conn.execute(insert(keys_t), self._new_keys)
+        if self._new_edges:
+            conn.execute(insert(edges_t), self._new_edges)
+        self._gone.clear()
+        self._new_records.clear()
+        self._new_keys.clear()
+        self._new_edges.clear()
+
+    # ---- reads that go to SQL see the queued rows first --------------------------------------------------
+
+    def edges_of(self, record_ids: Iterable[str], active_only: bool = True) -> list[Edge]:
+        self.flush()
+        return super().edges_of(record_ids, active_only)
+
+    def remove_edge(self, a: str, b: str, reason: str, actor: str | None = None) -> bool:
+        self.flush()
+        return super().remove_edge(a, b, reason, actor)
+
+    def existing(self, record_ids: Iterable[str]) -> set[str]:
+        records = self._current().records
+        return {r for r in record_ids if r in records}
