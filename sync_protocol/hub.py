@@ -304,10 +304,16 @@ class HubEngine:
             return self._hub_write_tx(entity, entity_id, values, scope)
 
     def hub_write_many(
-        self, writes: Sequence[tuple[str, str, Mapping[str, Any]]], *, scope: str | None = None
+        self,
+        writes: Sequence[tuple[str, str, Mapping[str, Any]]],
+        *,
+        scope: str | None = None,
+        records: Mapping[tuple[str, str], RecordState] | None = None,
     ) -> list[LogEntry]:
         """``hub_write`` of many (entity, entity_id, values) in one transaction, with one read of the records
-        and one append to the log: the registry job publishes thousands of ids per run. All or nothing."""
+        and one append to the log: the registry job publishes thousands of ids per run. All or nothing.
+        ``records``: the current states of these records, when the caller read them in the transaction
+        it calls this in (nothing else can have written them since: writers are serialised)."""
         for entity, _, _ in writes:
             if entity not in ENTITIES:
                 raise LocalWriteError(f"unknown entity {entity!r}")
@@ -315,7 +321,10 @@ class HubEngine:
             return []
         with self.store.transaction():
             keys = {(entity, entity_id) for entity, entity_id, _ in writes}
-            current = self.store.load_records(keys)
+            if records is not None and keys <= records.keys():
+                current = {k: records[k] for k in keys}
+            else:
+                current = self.store.load_records(keys)
             seq = self.store.last_hub_seq()
             entries: list[LogEntry] = []
             for entity, entity_id, values in writes:

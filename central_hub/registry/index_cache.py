@@ -266,9 +266,9 @@ class CachedSqlIndex(SqlIndex):
 
     # ---- reads that go to SQL see the queued rows first --------------------------------------------------
 
-    def edges_of(self, record_ids: Iterable[str], active_only: bool = True) -> list[Edge]:
+    def edges_of(self, record_ids: Iterable[str], active_only: bool = True, evidence: bool = True) -> list[Edge]:
         self.flush()
-        return super().edges_of(record_ids, active_only)
+        return super().edges_of(record_ids, active_only, evidence)
 
     def remove_edge(self, a: str, b: str, reason: str, actor: str | None = None) -> bool:
         self.flush()

@@ -156,7 +156,7 @@ class RegistryService:
             ordered = sorted(persons)
             recs = self.hub_store.load_records([("person", p) for p in ordered])
             known: dict[str, set[str]] = {}
-            for e in index.edges_of(ordered, active_only=False):
+            for e in index.edges_of(ordered, active_only=False, evidence=False):
                 known.setdefault(e.a, set()).add(e.b)
                 known.setdefault(e.b, set()).add(e.a)
             for pid in ordered:
@@ -257,7 +257,7 @@ class RegistryService:
                 enrol_by_person.setdefault(r.person_id, []).append(
                     {"id": r.enrolment_id, "person_id": r.person_id, "programme": r.programme, "status": r.status})
         open_by_person: dict[str, list[Edge]] = {}
-        for e in self.index.edges_of(everyone):
+        for e in self.index.edges_of(everyone, evidence=False):
             if e.band == REVIEW and not e.confirmed_by:
                 for x in {e.a, e.b}:
                     open_by_person.setdefault(x, []).append(e)
@@ -267,8 +267,8 @@ class RegistryService:
         writes: list[tuple[str, str, dict[str, Any]]] = []
         for members in clusters:
             self._publish_cluster(members, enrol_by_person, open_by_person, records, writes)
-        # one read of the records and one append to the log for the whole chunk, not one per person
-        self.engine.hub_write_many(writes)
+        # one append to the log for the whole chunk, not one per person, over the records read above
+        self.engine.hub_write_many(writes, records=records)
         return len(writes)
 
     def _publish_cluster(self, members: set[str], enrol_by_person: dict[str, list[dict[str, Any]]],

@@ -67,7 +67,8 @@ def _parse_features(text: str) -> Features:
 
 
 def _edge(r: Any) -> Edge:
-    return Edge(r.a, r.b, float(r.score), r.band, r.model_version, json.loads(r.evidence), int(r.seq),
+    evidence = json.loads(r.evidence) if "evidence" in r._fields else {}
+    return Edge(r.a, r.b, float(r.score), r.band, r.model_version, evidence, int(r.seq),
                 bool(r.active), r.removed_reason, r.confirmed_by)  # fmt: skip
 
 
@@ -277,13 +278,16 @@ class SqlIndex:
         self.add_edge(Edge(a, b, 0.0, "review", "reviewer", evidence, 0, True, None, reviewer))
         return True
 
-    def edges_of(self, record_ids: Iterable[str], active_only: bool = True) -> list[Edge]:
+    def edges_of(self, record_ids: Iterable[str], active_only: bool = True, evidence: bool = True) -> list[Edge]:
+        """Edges touching any of ``record_ids``; ``evidence=False`` leaves each edge's evidence empty (the
+        job's walks over clusters need only who links whom, and parsing it was most of their time)."""
         ids = sorted(set(record_ids))
         out: dict[int, Edge] = {}
+        columns = list(edges_t.c) if evidence else [c for c in edges_t.c if c.name != "evidence"]
         with self.hub_store._conn() as conn:
             for i in range(0, len(ids), _IN):
                 chunk = ids[i:i + _IN]
-                query = select(edges_t).where(or_(edges_t.c.a.in_(chunk), edges_t.c.b.in_(chunk)))
+                query = select(*columns).where(or_(edges_t.c.a.in_(chunk), edges_t.c.b.in_(chunk)))
                 if active_only:
                     query = query.where(edges_t.c.active.is_(True))
                 for r in conn.execute(query):
@@ -312,7 +316,7 @@ class SqlIndex:
         links: list[Edge] = []
         while frontier:
             nxt: set[str] = set()
-            for e in self.edges_of(frontier):
+            for e in self.edges_of(frontier, evidence=False):
                 if _links(e):
                     links.append(e)
                     for x in (e.a, e.b):

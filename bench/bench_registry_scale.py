@@ -1,0 +1,166 @@
+"""The hub's registry job against a large registry (issue 7's aim: ingest-time matching >= 4,000 records/s
+against 1,000,000 persons; a single-record check p95 <= 50 ms).
+
+    nice -n 19 .venv/bin/python bench/bench_registry_scale.py --registry 1000000 --new 20000
+
+1. ``--registry + --new`` synthetic persons (``central_hub.registry.synth``, with repeat registrations,
+   twins, namesakes and moves) reach the hub as signed pushes of 500 from one node (untimed).
+2. The registry job (``RegistryService.scan_until_done``, the same code the hub schedules) matches,
+   indexes and publishes the first ``--registry`` persons: the registry is built the way a hub builds it,
+   and that run's rate is reported too.
+3. Timed: the job over the last ``--new`` persons, matched against the full registry (match + index +
+   publication of registry ids and flags, one writer transaction per chunk). The time spent in matching
+   and indexing (``_match_person``) is reported apart from the rest.
+4. Single-record check: ``Matcher.match_features`` of 1,000 of the new persons against the registry,
+   p50 / p95 / max.
+5. Quality of the timed part: auto-link precision (edges made for the new persons whose two records are
+   the same true person) and recall with review (new persons with an earlier record of the same person
+   that got an auto-link or review edge to one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from central_hub.registry import service as service_mod
+from central_hub.registry.features import prepare
+from central_hub.registry.service import RegistryService
+from central_hub.registry.synth import generate
+from central_hub.store import SqlHubStore
+from sync_protocol import wire
+from sync_protocol.hub import HubEngine
+from sync_protocol.ids import uuid7
+from sync_protocol.model import Batch, Change
+from sync_protocol.signing import Signer
+from sync_protocol.store import NodeRecord
+
+FIELDS = ("full_name_bn", "full_name_en", "sex", "date_of_birth", "nid", "brn", "father_name", "mother_name",
+          "spouse_name", "mobile")  # fmt: skip
+
+
+def push_all(store: SqlHubStore, people: list[dict[str, Any]]) -> float:
+    signer = Signer.generate()
+    node_id = str(uuid.uuid4())
+    store.add_node(NodeRecord(node_id, signer.public_bytes, frozenset({p["union_id"] for p in people}), label="bench"))
+    engine = HubEngine(store)
+    t0 = time.perf_counter()
+    seq, hlc = 0, 1 << 41
+    for i in range(0, len(people), 500):
+        changes = []
+        for p in people[i : i + 500]:
+            seq += 1
+            hlc += 1
+            fields = {k: p[k] for k in FIELDS if p[k]}
+            changes.append(
+                Change(node_id, seq, hlc, "person", p["record_id"], p["union_id"], "upsert", fields, {}, "op")
+            )
+        engine.push(wire.encode_batch(Batch(node_id, uuid7(), tuple(changes)), signer))
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--registry", type=int, default=1_000_000)
+    ap.add_argument("--new", type=int, default=20_000)
+    ap.add_argument("--chunk", type=int, default=500)
+    ap.add_argument("--db", default=None, help="hub database URL (default: a fresh SQLite file under /tmp)")
+    args = ap.parse_args()
+    url = args.db or f"sqlite:///{tempfile.mkdtemp()}/hub.db"
+    store = SqlHubStore(url)
+    store.migrate()
+    t0 = time.perf_counter()
+    people = generate(args.registry + args.new, seed=43)
+    random.Random(43).shuffle(people)  # repeat registrations of one person arrive apart, as in the field
+    registry, new = people[: args.registry], people[args.registry :]
+    print(f"generated {len(people):,} records in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"pushed them in {push_all(store, people):.0f} s", flush=True)
+
+    engine = HubEngine(store)
+    service = RegistryService(store, engine, chunk=args.chunk)
+    # step 2: the registry, built by the job itself, up to the log position of the last registry person
+    registry_end = store.last_hub_seq() - len(new)
+    t0 = time.perf_counter()
+    while service.cursor() < registry_end:
+        service.chunk = min(args.chunk, registry_end - service.cursor())
+        service.scan_once()
+    build_s = time.perf_counter() - t0
+    print(
+        f"registry of {len(registry):,} built by the job in {build_s:.0f} s = {len(registry) / build_s:,.0f}/s",
+        flush=True,
+    )
+
+    # step 3: timed
+    service.chunk = args.chunk
+    matching = [0.0]
+    real_match = service._match_person
+
+    def timed_match(*a: Any, **k: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return real_match(*a, **k)
+        finally:
+            matching[0] += time.perf_counter() - t
+
+    service._match_person = timed_match  # type: ignore[method-assign]
+    chunks: list[float] = []
+    t0 = time.perf_counter()
+    while True:
+        c0 = time.perf_counter()
+        report = service.scan_once()
+        if report.entries == 0:
+            break
+        chunks.append(time.perf_counter() - c0)
+    job_s = time.perf_counter() - t0
+
+    # step 4: single-record checks against the registry (in a writer transaction: the job's copy)
+    times = []
+    with store.transaction():
+        for p in new[:1000]:
+            f = prepare({**p, "id": p["record_id"], "district_id": service_mod._district(p["union_id"])})
+            t = time.perf_counter()
+            service.matcher.match_features(f)
+            times.append(time.perf_counter() - t)
+    times.sort()
+
+    # step 5: quality of the timed part
+    truth = {p["record_id"]: p["true_person_id"] for p in people}
+    new_ids = {p["record_id"] for p in new}
+    edges = [e for e in service.index.edges_of(sorted(new_ids)) if e.a in new_ids or e.b in new_ids]
+    auto = [e for e in edges if e.band == "auto_link"]
+    precision = sum(truth[e.a] == truth[e.b] for e in auto) / len(auto) if auto else float("nan")
+    seen_person: set[str] = {p["true_person_id"] for p in registry}
+    linked = {x for e in edges if truth[e.a] == truth[e.b] for x in (e.a, e.b)}
+    repeats = [p["record_id"] for p in new if p["true_person_id"] in seen_person]
+    recall = sum(r in linked for r in repeats) / len(repeats) if repeats else float("nan")
+    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print()
+    print(
+        "| registry | new persons | job (match + index + publish) | matching and indexing alone | "
+        f"writer transaction per chunk of {args.chunk} (median / max) | single-record check p50 / p95 / max | "
+        "auto-link precision | recall with review | peak RSS |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    median_ms, max_ms = sorted(chunks)[len(chunks) // 2] * 1000, max(chunks) * 1000
+    p50, p95 = times[len(times) // 2] * 1000, times[int(len(times) * 0.95)] * 1000
+    print(
+        f"| {len(registry):,} ({store.dialect}) | {len(new):,} | {len(new) / job_s:,.0f} persons/s | "
+        f"{len(new) / matching[0]:,.0f} persons/s | {median_ms:.0f} / {max_ms:.0f} ms | "
+        f"{p50:.2f} / {p95:.2f} / {times[-1] * 1000:.2f} ms | "
+        f"{precision:.4f} ({len(auto):,} edges) | {recall:.4f} ({len(repeats):,} repeats) | {rss_gb:.1f} GB |"
+    )
+    print(f"(copy loads: {service.job_index.loads}; registry build {build_s:.0f} s)")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
