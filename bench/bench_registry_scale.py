@@ -72,7 +72,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--registry", type=int, default=1_000_000)
     ap.add_argument("--new", type=int, default=20_000)
-    ap.add_argument("--chunk", type=int, default=500)
+    ap.add_argument("--chunk", type=int, default=100, help="log entries per writer transaction (the hub's default)")
+    ap.add_argument("--build-chunk", type=int, default=1000, help="chunk while building the registry (untimed)")
     ap.add_argument("--db", default=None, help="hub database URL (default: a fresh SQLite file under /tmp)")
     args = ap.parse_args()
     url = args.db or f"sqlite:///{tempfile.mkdtemp()}/hub.db"
@@ -86,12 +87,12 @@ def main() -> None:
     print(f"pushed them in {push_all(store, people):.0f} s", flush=True)
 
     engine = HubEngine(store)
-    service = RegistryService(store, engine, chunk=args.chunk)
+    service = RegistryService(store, engine, chunk=args.build_chunk)
     # step 2: the registry, built by the job itself, up to the log position of the last registry person
     registry_end = store.last_hub_seq() - len(new)
     t0 = time.perf_counter()
     while service.cursor() < registry_end:
-        service.chunk = min(args.chunk, registry_end - service.cursor())
+        service.chunk = min(args.build_chunk, registry_end - service.cursor())
         service.scan_once()
     build_s = time.perf_counter() - t0
     print(
