@@ -6,7 +6,9 @@ person and enrolment writes; each chunk is matched, indexed, published (``HubEng
 hub-owned ``registry_id`` / ``duplicate_flags`` on persons and ``double_dipping_flags`` on enrolments) and
 the cursor moved **in one writer transaction**: a crash loses nothing (the chunk is scanned again) and a
 result is never indexed without being published. The push path does no extra work. Our own hub writes
-enter the log too; entries holding only registry fields are skipped, so they do not loop.
+enter the log too; entries holding only registry fields are skipped, so they do not loop. The job matches
+against its own in-memory copy of the blocks and features (``index_cache.CachedSqlIndex``), kept in step
+with the tables and reloaded whenever they changed under it; review pages and decisions use the tables.
 
 Configuration: ``HUB_REGISTRY_INTERVAL_S`` (default 30; 0 = no scheduled job), ``HUB_REGISTRY_CHUNK``
 (log entries per writer transaction, default 100 on SQLite, 30 on PostgreSQL: about 0.4 s of
