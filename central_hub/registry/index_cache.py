@@ -228,13 +228,7 @@ class CachedSqlIndex(SqlIndex):
         copy.drop(old)
 
     def add_edge(self, edge: Edge) -> None:
-        conn = self.hub_store._writer()
-        cached = self._edge_seq
-        if cached is not None and cached[0] is conn:
-            seq = cached[1] + 1
-        else:
-            seq = int(conn.execute(select(edges_t.c.seq).order_by(edges_t.c.seq.desc()).limit(1)).scalar() or 0) + 1
-        self._edge_seq = (conn, seq)
+        seq = self._next_edge_seq()
         edge.seq = seq
         self._new_edges.append(
             {"seq": seq, "a": edge.a, "b": edge.b, "score": edge.score, "band": edge.band,

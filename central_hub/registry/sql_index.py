@@ -224,16 +224,21 @@ class SqlIndex:
             counts[None] = n
         return n
 
-    def add_edge(self, edge: Edge) -> None:
+    def _next_edge_seq(self) -> int:
+        """The next edge number, read once per writer transaction (writers are serialised, so nobody else
+        adds an edge meanwhile) instead of a MAX() per edge."""
         conn = self.hub_store._writer()
-        # The next edge number, read once per writer transaction (writers are serialised, so nobody else
-        # adds an edge meanwhile) instead of a MAX() per edge.
         cached = self._edge_seq
         if cached is not None and cached[0] is conn:
             seq = cached[1] + 1
         else:
             seq = int(conn.execute(select(func.coalesce(func.max(edges_t.c.seq), 0))).scalar_one()) + 1
         self._edge_seq = (conn, seq)
+        return seq
+
+    def add_edge(self, edge: Edge) -> None:
+        conn = self.hub_store._writer()
+        seq = self._next_edge_seq()
         edge.seq = seq
         conn.execute(insert(edges_t).values(
             seq=seq, a=edge.a, b=edge.b, score=edge.score, band=edge.band, model_version=edge.model_version,
