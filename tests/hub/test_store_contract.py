@@ -35,6 +35,53 @@ def test_migrations_create_exactly_the_schema_and_are_idempotent(sql_store: SqlH
     assert [d for d in diff if d[0] != "modify_default"] == []
 
 
+def test_0005_moves_the_person_view_into_records_and_keeps_older_rows_readable(db_url: str) -> None:
+    """A hub database with data at revision 0004, upgraded: the persons' search values land in
+    ``records`` (read through the ``person_view`` view), and older states and results still read."""
+    from alembic import command
+
+    from central_hub import db
+
+    store = SqlHubStore(db_url)
+    try:
+        db.upgrade(store.engine, "0004")
+        old = _state("p1", "1", person(1), 3)
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO records (entity, entity_id, scope, state) VALUES ('person', 'p1', '1', "
+                + ("?" if store.dialect == "sqlite" else "%s")
+                + ")",
+                (json.dumps(old.to_json(), ensure_ascii=False),),
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO person_view (id, scope, household_id, nid, full_name_en, full_name_bn, deleted) "
+                "VALUES ('p1', '1', 'h-1', '1000000001', 'Person 1', 'ব্যক্তি 1', false)"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO change_results (node_id, node_seq, result, digest) "
+                """VALUES ('n1', 1, '{"seq":1,"result":"applied","hub_seq":3}', 'aa')"""
+            )
+        store.migrate()
+        store.check_schema()
+        assert store.person_ids_by_nid("1000000001", None) == ["p1"]
+        with store.engine.connect() as conn:
+            row = conn.execute(select(t.records.c.household_id, t.records.c.full_name_bn, t.records.c.deleted)).one()
+        assert tuple(row) == ("h-1", "ব্যক্তি 1", False)
+        assert store.get_record("person", "p1") == old
+        assert store.get_change_results("n1", 1, 1) == {1: ChangeResult(1, "applied", hub_seq=3)}
+        assert store.get_change_digests("n1", 1, 1) == {1: "aa"}
+        cfg = db._alembic_config()  # and back: the view becomes a table again, with the same row
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004")
+        assert db.current_revision(store.engine) == "0004"
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT id, nid, deleted FROM person_view").all()
+        assert [tuple(r) for r in rows] == [("p1", "1000000001", False)]
+    finally:
+        store.close()
+
+
 def test_sqlite_commits_are_durable(sqlite_url: str) -> None:
     """WAL with synchronous=FULL: an acknowledged push survives a power cut (NORMAL would not fsync at
     commit, and a node never resends changes the hub acknowledged)."""
