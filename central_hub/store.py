@@ -117,6 +117,7 @@ class SqlHubStore:
         self._bulk_sql: dict[tuple[str, bool, int], str] = {}
         # Bound parameters per statement: SQLite's default limit since 3.32.
         self._max_params = 32_766
+        self._mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"  # for SQL straight on the driver
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -148,13 +149,11 @@ class SqlHubStore:
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITER_LOCK})")
                 self._local.conn = conn
-                self._local.texts = {}
                 self._local.logged = {}
                 try:
                     yield
                 finally:
                     self._local.conn = None
-                    self._local.texts = None
                     self._local.logged = None
 
     @contextmanager
@@ -205,8 +204,7 @@ class SqlHubStore:
         sql = self._bulk_sql.get((table.name, bool(keys), count))
         if sql is None:
             cols = [c.name for c in table.columns]
-            mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-            one = f"({', '.join([mark] * len(cols))})"
+            one = f"({', '.join([self._mark] * len(cols))})"
             sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES {', '.join([one] * count)}"
             if keys:
                 updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
@@ -216,25 +214,13 @@ class SqlHubStore:
             self._bulk_sql[(table.name, bool(keys), count)] = sql
         return sql
 
-    def _text_of(self, values: Mapping[str, Any]) -> str:
-        """The JSON of a dict written twice in one transaction (a new record's values are both its state
-        and its log entry): encoded once. Keyed by identity, and the dict is kept alive with its text, so
-        the key cannot be reused by another object before the transaction ends."""
-        texts: dict[int, tuple[Mapping[str, Any], str]] | None = getattr(self._local, "texts", None)
-        if texts is None:
-            return _hot_dumps(values)
-        held = texts.get(id(values))
-        if held is None:
-            held = texts[id(values)] = (values, _hot_dumps(values))
-        return held[1]
-
     # ---- HubStore: nodes and batches ----------------------------------------------------------------
 
     # The statements every push makes go straight to the driver: through SQLAlchemy Core they cost about
     # half a millisecond a push, which is a microsecond per change of a 500-change batch.
 
     def _driver_sql(self, sql: str) -> str:
-        return sql if self.engine.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+        return sql if self._mark == "?" else sql.replace("?", self._mark)
 
     @staticmethod
     def _node(row: Any) -> NodeRecord:
@@ -345,7 +331,7 @@ class SqlHubStore:
             by_entity.setdefault(entity, []).append(entity_id)
         out: dict[tuple[str, str], RecordState] = {}
         parsed: dict[tuple[str, str], tuple[str, list[_Group] | dict[str, FieldState]]] = {}
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        mark = self._mark
         with self._conn() as conn:
             for entity, ids in by_entity.items():
                 for chunk in _chunks(sorted(set(ids))):
@@ -403,7 +389,6 @@ class SqlHubStore:
         return int(value or 0)
 
     def append_log(self, entries: list[LogEntry]) -> None:
-        text = self._text_of
         logged: dict[int, tuple[Mapping[str, Any], int]] | None = getattr(self._local, "logged", None)
         if logged is not None:
             for e in entries:
@@ -411,7 +396,7 @@ class SqlHubStore:
         self._bulk(
             t.hub_log,
             [
-                (e.hub_seq, e.entity, e.entity_id, e.scope, text(e.fields), e.origin, e.origin_seq, e.hlc)
+                (e.hub_seq, e.entity, e.entity_id, e.scope, _hot_dumps(e.fields), e.origin, e.origin_seq, e.hlc)
                 for e in entries
             ],
         )
@@ -429,7 +414,7 @@ class SqlHubStore:
             pointer = self._pointer(fields, {})
             if pointer:
                 return pointer
-            return f"[[{fields.rev},{_json_text(fields.origin)},null,{self._text_of(fields.plain)}]]"
+            return f"[[{fields.rev},{_json_text(fields.origin)},null,{_hot_dumps(fields.plain)}]]"
         groups: dict[tuple[int, str, tuple[tuple[str, int], ...]], dict[str, Any]] = {}
         head = ""
         items: Iterable[tuple[str, FieldState]] = fields.items()
@@ -494,7 +479,7 @@ class SqlHubStore:
     def log_entries(self, seqs: Iterable[int]) -> dict[int, LogEntry]:
         wanted = sorted(set(seqs))
         out: dict[int, LogEntry] = {}
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        mark = self._mark
         decode = _MSGSPEC_DECODE
         with self._conn() as conn:
             for chunk in _chunks(wanted):

@@ -158,7 +158,7 @@ def _merge_create(change: Change, hub_seq: int) -> MergeResult:
     (tests/protocol/test_merge_create.py holds the two together)."""
     plain = dict(change.fields)
     state = RecordState(change.entity, change.entity_id, change.scope, UniformFields(plain, hub_seq, change.node_id))
-    # ``written`` is the state's own dict: a store may encode it once for the log and the record.
+    # ``written`` is the state's own dict: a store can tell that the record holds exactly its log entry.
     return MergeResult(Outcome.APPLIED, state, written=plain, all_written=True)
 
 

@@ -48,14 +48,6 @@ _ASCII_MOBILE = re.compile(r"01[3-9][0-9]{8}")
 _SAFE_NUMBER = 10**15
 
 
-def _text(max_len: int) -> Predicate:
-    # Collapsing whitespace only shortens, and a value with anything but whitespace stays non-empty.
-    def ok(v: Any) -> bool:
-        return type(v) is str and 0 < len(v) <= max_len and not v.isspace()
-
-    return ok
-
-
 def _choice(choices: Any) -> Predicate:
     if callable(choices):
         return lambda v: False  # pragma: no cover - every choice list in the schema is a tuple
@@ -111,11 +103,9 @@ def _bool(v: Any) -> bool:
 
 
 def _predicate(field: Any) -> Predicate | None:
-    # Most specific classes first: _Choice and _Text are both marshmallow Strings.
+    # Free text (_Text) is checked inline in ``certainly_valid``.
     if isinstance(field, _Choice):
         return _choice(field.choices)
-    if isinstance(field, _Text):
-        return _text(field.max_len)
     if isinstance(field, _Date):
         return _date(field.past)
     if isinstance(field, _Number):
@@ -155,7 +145,7 @@ def certainly_valid(entity: str, fields: Mapping[str, Any], current: Mapping[str
     for name, value in fields.items():
         limit = text.get(name)
         if limit is not None:
-            # as _text(limit)
+            # Collapsing whitespace only shortens, and a value with anything but whitespace stays non-empty.
             if type(value) is not str or not 0 < len(value) <= limit or value.isspace():
                 return False
             continue

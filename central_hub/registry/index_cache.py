@@ -203,15 +203,6 @@ class CachedSqlIndex(SqlIndex):
         )  # fmt: skip
         self._new_keys.extend({"key": k, "record_id": f.record_id} for k in keys)
 
-    def replace(self, f: Features) -> bool:
-        old = self._current().records.get(f.record_id)
-        if old == f:
-            return False
-        if old is not None:
-            self.remove(f.record_id)
-        self._insert(f)
-        return True
-
     def remove(self, record_id: str) -> None:
         copy = self._current()
         old = copy.records.get(record_id)

@@ -124,10 +124,8 @@ class SqlIndex:
 
     def replace(self, f: Features) -> bool:
         """Store a person's new features and keys (edges stay). Returns False when nothing changed."""
-        text = features_json(f)
-        with self.hub_store._conn() as conn:
-            old = conn.execute(select(records_t.c.features).where(records_t.c.record_id == f.record_id)).first()
-        if old is not None and old.features == text:
+        old = self.get(f.record_id)  # features read back from their JSON equal the ones written
+        if old == f:
             return False
         if old is not None:
             self.remove(f.record_id)

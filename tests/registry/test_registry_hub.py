@@ -254,3 +254,14 @@ def test_dedupe_reads_the_hub_store_and_reports_an_unmerge_as_a_merge(tmp_path: 
     store.close()
     both = CliRunner().invoke(main, ["dedupe", "--db", url, "--input", str(out)])
     assert both.exit_code != 0 and "exactly one" in both.output
+
+
+def test_features_read_back_from_their_json_equal_the_ones_written() -> None:
+    """``SqlIndex.replace`` decides "nothing changed" by comparing the stored features with the new ones."""
+    from central_hub.registry.features import prepare
+    from central_hub.registry.service import _district
+    from central_hub.registry.sql_index import _parse_features, features_json
+
+    for r in generate(300, seed=17):
+        f = prepare({**r, "id": r["record_id"], "district_id": _district(r["union_id"])})
+        assert _parse_features(features_json(f)) == f
