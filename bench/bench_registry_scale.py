@@ -24,6 +24,8 @@ against 1,000,000 persons; a single-record check p95 <= 50 ms).
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import resource
 import sys
@@ -82,6 +84,7 @@ def main() -> None:
     ap.add_argument(
         "--id-prefix", default="", help="prefix for the record ids, to add new persons to a database built before"
     )
+    ap.add_argument("--profile", default=None, help="write a cProfile of the timed job to this file")
     args = ap.parse_args()
     url = args.db or f"sqlite:///{tempfile.mkdtemp()}/hub.db"
     store = SqlHubStore(url)
@@ -127,6 +130,9 @@ def main() -> None:
 
     service._match_person = timed_match  # type: ignore[method-assign]
     chunks: list[float] = []
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
     t0 = time.perf_counter()
     while True:
         c0 = time.perf_counter()
@@ -135,6 +141,10 @@ def main() -> None:
             break
         chunks.append(time.perf_counter() - c0)
     job_s = time.perf_counter() - t0
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+        pstats.Stats(args.profile).sort_stats("cumulative").print_stats(40)
 
     # step 4: single-record checks against the registry (in a writer transaction: the job's copy)
     times = []

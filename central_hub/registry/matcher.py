@@ -339,20 +339,26 @@ class Matcher:
         # Household evidence may only add to what person evidence already supports, and only so much:
         # siblings and twins share all of it.
         supported = self._person_supported(g, person)
-        house_used = min(house, self.model.household_cap) if supported else min(house, 0.0)
-        total = self.prior_weight() + person + house_used
+        house_capped = min(house, self.model.household_cap)
+        house_used = house_capped if supported else min(house, 0.0)
+        prior = self.prior_weight()
+        total = prior + person + house_used
+        # The gate above decides what may link on its own. Whether a pair is worth a reviewer's time is
+        # judged on all the evidence: the same parents, phone and union under another given name is a
+        # nickname as often as a twin, and only a person can tell them apart.
+        review_w = prior + person + house_capped
         rule = self._exact(g)
         if rule:
             band = AUTO
             total = max(total, self.model.auto_link)
         else:
-            band = AUTO if total >= self.model.auto_link else REVIEW if total >= self.model.review else NEW
+            band = AUTO if total >= self.model.auto_link else REVIEW if review_w >= self.model.review else NEW
             if band == NEW and not keep_new:
                 return None
         evidence: dict[str, Any] = {c.name: c.levels[g[i]].label for i, c in enumerate(COMPARISONS)}
         evidence.update(person_weight=round(person, 2), household_weight=round(house, 2),
                         household_used=round(house_used, 2), tf_adjustment=round(tf_adj, 2),
-                        tier="exact" if rule else "probabilistic")
+                        review_weight=round(review_w, 2), tier="exact" if rule else "probabilistic")
         if rule:
             evidence["rule"] = rule
         return Candidate(b.record_id, total, band, evidence)

@@ -6,7 +6,8 @@ thresholds (match weights in bits) are then calibrated on a second, independentl
 by running the incremental matcher over it:
 
 - ``auto_link``: the lowest weight above which probabilistic links reach the target precision;
-- ``review``: the lowest weight that still keeps the target share of the true pairs the blocking finds.
+- ``review``: the lowest review weight (``Matcher.score``: all the evidence, the household's without the
+  person-first gate) that still keeps the target share of the true pairs the blocking finds.
 """
 
 from __future__ import annotations
@@ -86,39 +87,42 @@ def _splink_version() -> str:
 def calibrate(model: dict[str, Any], records: list[dict[str, Any]], precision: float = 0.999,
               review_recall: float = 0.99) -> dict[str, float]:
     """Pick thresholds from the scores the matcher gives to candidate pairs of a labelled set."""
-    from central_hub.registry.matcher import AUTO, Matcher, MemoryIndex, Model
+    from central_hub.registry.matcher import Matcher, MemoryIndex, Model
 
     probe = dict(model)
     probe["thresholds"] = {**model["thresholds"], "auto_link": 1e9, "review": -1e9}
     probe["calibrated_on"] = {"records": len(records)}
     m = Matcher(MemoryIndex(), Model.from_dict(probe))
     truth = {r["record_id"]: r["true_person_id"] for r in records}
-    scored: list[tuple[float, bool]] = []
+    scored: list[tuple[float, float, bool]] = []  # (match weight, review weight, same person)
     for r in records:
         f = prepare(r)
         for c in m.match_features(f):
             if c.evidence.get("tier") == "exact":
                 continue  # the exact tier links regardless of thresholds
-            scored.append((c.score, truth[c.record_id] == r["true_person_id"]))
+            scored.append((c.score, c.evidence["review_weight"], truth[c.record_id] == r["true_person_id"]))
         m.index.add(f)
     scored.sort(key=lambda x: -x[0])
-    total_true = sum(1 for _, t in scored if t)
+    total_true = sum(1 for *_, t in scored if t)
     auto = max(scored[0][0] + 1 if scored else 20.0, 0.0)
     tp = fp = 0
-    for s, t in scored:
+    for s, _, t in scored:
         tp += t
         fp += not t
         if tp / (tp + fp) >= precision:
             auto = s
+    # review is judged on the review weight (household evidence counted without the gate, see
+    # Matcher.score): the lowest one that still keeps ``review_recall`` of the true pairs
     tp = 0
     review = auto
-    for s, t in scored:
+    for _, rw, t in sorted(scored, key=lambda x: -x[1]):
         tp += t
         if total_true and tp / total_true >= review_recall:
-            review = s
+            review = rw
             break
-    _ = AUTO
-    return {**model["thresholds"], "auto_link": round(auto, 2), "review": round(min(review, auto), 2)}
+    # rounded away from the side each threshold protects: links keep their precision, review its recall
+    return {**model["thresholds"], "auto_link": math.ceil(auto * 100) / 100,
+            "review": math.floor(min(review, auto) * 100) / 100}
 
 
 def build(train_count: int = 30000, calib_count: int = 100000, seed: int = 11) -> dict[str, Any]:

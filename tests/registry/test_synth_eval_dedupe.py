@@ -79,6 +79,31 @@ def test_training_with_splink_gives_a_loadable_model(records):
     assert model.weights[0][1] > 0
 
 
+def test_calibration_keeps_the_share_of_true_pairs_on_the_review_weight(records):
+    """The review threshold is read off the review weight: at least 99% of the true pairs the blocking
+    finds reach it, and no higher threshold would still keep 99%."""
+    from central_hub.registry.features import prepare
+    from central_hub.registry.matcher import Matcher, MemoryIndex
+    from central_hub.registry.train import calibrate
+
+    raw = Model.load().raw
+    th = calibrate(raw, records)
+    assert th["review"] < th["auto_link"]
+    probe = Model.from_dict({**raw, "thresholds": {**raw["thresholds"], "auto_link": 1e9, "review": -1e9},
+                             "calibrated_on": {"records": len(records)}})
+    m = Matcher(MemoryIndex(), probe)
+    truth = {r["record_id"]: r["true_person_id"] for r in records}
+    weights = []
+    for r in records:
+        f = prepare(r)
+        weights += [c.evidence["review_weight"] for c in m.match_features(f)
+                    if c.evidence["tier"] != "exact" and truth[c.record_id] == r["true_person_id"]]
+        m.index.add(f)
+    kept = sum(w >= th["review"] for w in weights) / len(weights)
+    above = sum(w > th["review"] + 0.01 for w in weights) / len(weights)
+    assert kept >= 0.99 > above
+
+
 def test_cli_synth_eval_and_dedupe(tmp_path):
     runner = CliRunner()
     out = tmp_path / "people.csv"
