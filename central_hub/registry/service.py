@@ -22,10 +22,11 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from flask import Flask, current_app
 from sqlalchemy import delete, insert, select
 
@@ -52,6 +53,13 @@ MATCH_FIELDS = frozenset({"full_name_bn", "full_name_en", "sex", "date_of_birth"
                           "mother_name", "spouse_name", "mobile", DELETED})  # fmt: skip
 ENROLMENT_FIELDS = frozenset({"person_id", "programme", "status", DELETED})
 DECISIONS = ("same", "different", "unmerge")
+#: log entries passed over in one scan, in chunks: bounds the read when nothing in the log needs work
+SKIP_LIMIT = 50
+_decode_fields = msgspec.json.Decoder(dict[str, Any])
+
+
+def _field_names(fields_json: str) -> Iterable[str]:
+    return _decode_fields.decode(fields_json).keys()
 
 
 def _district(union_id: str) -> str | None:
@@ -116,36 +124,53 @@ class RegistryService:
         return int(self.hub_store.get_setting(CURSOR_KEY) or 0)
 
     def scan_once(self) -> ScanReport:
-        """Match and publish for the persons and enrolments written in the next chunk of the hub log."""
+        """Match and publish for the persons and enrolments written in the next chunk of the hub log.
+
+        A chunk is ``chunk`` log entries that need work. Entries that need none (the job's own publications,
+        NID results, grievances) are passed over while reading, up to ``SKIP_LIMIT`` chunks' worth per call:
+        on a busy hub half the log is the job's own output, and a writer transaction for each hundred of those
+        would cost more than the matching."""
         report = ScanReport()
-        log_c = hub_tables.hub_log.c
         cursor = self.cursor()
-        with self.hub_store._conn() as conn:
-            rows = conn.execute(
-                select(log_c.hub_seq, log_c.entity, log_c.entity_id, log_c.fields)
-                .where(log_c.hub_seq > cursor).order_by(log_c.hub_seq).limit(self.chunk)
-            ).all()  # fmt: skip
-        if not rows:
+        end, scanned, persons, enrolments = self._next_chunk(cursor)
+        if not scanned:
             return report
-        persons: set[str] = set()
-        enrolments: set[str] = set()
-        for r in rows:
-            keys = json.loads(r.fields).keys()
-            if r.entity == "person" and MATCH_FIELDS & keys:
-                persons.add(r.entity_id)
-            elif r.entity == "enrolment" and ENROLMENT_FIELDS & keys:
-                enrolments.add(r.entity_id)
-        report.entries = len(rows)
+        report.entries = scanned
         try:
-            self._scan_chunk(cursor, rows, persons, enrolments, report)
+            self._scan_chunk(cursor, end, persons, enrolments, report)
         except BaseException:
             self.job_index.invalidate()  # its copy may hold writes that were just rolled back
             raise
         return report
 
-    def _scan_chunk(
-        self, cursor: int, rows: Sequence[Any], persons: set[str], enrolments: set[str], report: ScanReport
-    ) -> None:
+    def _next_chunk(self, cursor: int) -> tuple[int, int, set[str], set[str]]:
+        """(last log position covered, entries covered, persons to match, enrolments to refresh)."""
+        log_c = hub_tables.hub_log.c
+        persons: set[str] = set()
+        enrolments: set[str] = set()
+        end, scanned, limit = cursor, 0, self.chunk * SKIP_LIMIT
+        with self.hub_store._conn() as conn:
+            while len(persons) + len(enrolments) < self.chunk and scanned < limit:
+                window = min(max(self.chunk, 500), limit - scanned)
+                rows = conn.execute(
+                    select(log_c.hub_seq, log_c.entity, log_c.entity_id, log_c.fields)
+                    .where(log_c.hub_seq > end).order_by(log_c.hub_seq).limit(window)
+                ).all()  # fmt: skip
+                for r in rows:
+                    end, scanned = r.hub_seq, scanned + 1
+                    if r.entity == "person":
+                        if MATCH_FIELDS.isdisjoint(_field_names(r.fields)):
+                            continue
+                        persons.add(r.entity_id)
+                    elif r.entity == "enrolment" and not ENROLMENT_FIELDS.isdisjoint(_field_names(r.fields)):
+                        enrolments.add(r.entity_id)
+                    if len(persons) + len(enrolments) >= self.chunk:
+                        break
+                if len(rows) < window:
+                    break
+        return end, scanned, persons, enrolments
+
+    def _scan_chunk(self, cursor: int, end: int, persons: set[str], enrolments: set[str], report: ScanReport) -> None:
         index = self.job_index
         with self.hub_store.transaction():
             if self.cursor() != cursor:
@@ -168,7 +193,7 @@ class RegistryService:
                 report.review_pairs += review
             index.flush()  # publication reads the records and edges through SQL
             report.published = self.publish(affected)
-            self.hub_store._upsert(hub_tables.settings, [{"key": CURSOR_KEY, "value": str(rows[-1].hub_seq)}], ["key"])
+            self.hub_store._upsert(hub_tables.settings, [{"key": CURSOR_KEY, "value": str(end)}], ["key"])
             index.flush()
 
     def scan_until_done(self) -> ScanReport:

@@ -215,6 +215,35 @@ def test_a_failing_publication_leaves_the_chunk_to_the_next_scan(tmp_path: Path)
     store.close()
 
 
+def test_entries_needing_no_work_are_passed_over_without_a_chunk_each(tmp_path: Path) -> None:
+    """The job's own publications (and other hub writes that touch no matching field) are read past:
+    one scan covers up to SKIP_LIMIT chunks of them, and the persons among them are still matched."""
+    from central_hub.registry import service as service_mod
+
+    store = SqlHubStore(f"sqlite:///{tmp_path / 'hub.db'}")
+    store.migrate()
+    engine = HubEngine(store)
+    service = RegistryService(store, engine, chunk=10)
+    people = generate(40, seed=8)
+    fields = ("full_name_bn", "full_name_en", "sex", "date_of_birth", "nid", "father_name", "mother_name", "mobile")
+    for r in people:
+        engine.hub_write("person", r["record_id"], {k: r[k] for k in fields if r[k]}, scope=r["union_id"])
+    service.scan_until_done()
+    # 304 hub writes of fields the matcher does not read, then one new person
+    engine.hub_write_many([("person", r["record_id"], {"nid_status": f"checked-{i}"})
+                           for i in range(8) for r in people[:38]])  # fmt: skip
+    engine.hub_write("person", "late", amina(), scope="1")
+    service.chunk = 5
+    before = service.cursor()
+    first = service.scan_once()
+    assert first.entries == 5 * service_mod.SKIP_LIMIT < 304 and first.persons == 0
+    assert service.cursor() == before + first.entries
+    second = service.scan_once()
+    assert second.persons == 1 and second.entries == 304 + 1 - first.entries
+    assert store.get_record("person", "late").values()["registry_id"] == "late"  # type: ignore[union-attr]
+    store.close()
+
+
 def test_dedupe_reads_the_hub_store_and_reports_an_unmerge_as_a_merge(tmp_path: Path) -> None:
     """``central-hub dedupe --db``: the batch run over the hub's persons, reconciled with the clusters the
     incremental job built. A pair a reviewer split is linked again by the batch: reported, nothing changed."""
