@@ -5,7 +5,8 @@ imports this module so migrations and the metadata comparison see it).
   term-frequency counts group by.
 - ``registry_keys``: ``(key, record_id)``; the primary key starts with ``key``, so a blocking lookup is an
   index range scan.
-- ``registry_edges``: link edges (score, band, model version, evidence). Never deleted: an unmerge or a
+- ``registry_edges``: link edges (score, band, model version, evidence; a review pair's review weight,
+  by which the queue is ranked). Never deleted: an unmerge or a
   "different people" decision marks the edge inactive with who and why; a reviewer's "same person" sets
   ``confirmed_by``. Clusters are recomputed from the active linking edges.
 - ``registry_enrolments``: enrolment id -> person, programme, status (the hub keeps records as JSON blobs;
@@ -54,9 +55,12 @@ registry_edges = Table(
     Column("removed_by", String(64)),
     Column("created_at", String(32), nullable=False),
     Column("changed_at", String(32)),
+    # a review pair's rank in the queue (Matcher.score's review weight); null for links and older pairs
+    Column("review_weight", Float),
     Index("ix_registry_edges_a", "a", "active"),
     Index("ix_registry_edges_b", "b", "active"),
     Index("ix_registry_edges_band", "band", "active"),
+    Index("ix_registry_edges_queue", "band", "active", "review_weight"),
 )
 
 registry_enrolments = Table(

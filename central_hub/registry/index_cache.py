@@ -26,7 +26,6 @@ registry that outgrows one process should be matched by district shards or a sea
 from __future__ import annotations
 
 import bisect
-import json
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -40,7 +39,7 @@ from central_hub.registry.hub_schema import registry_edges as edges_t
 from central_hub.registry.hub_schema import registry_keys as keys_t
 from central_hub.registry.hub_schema import registry_records as records_t
 from central_hub.registry.matcher import Edge, blocking_keys
-from central_hub.registry.sql_index import SqlIndex, _now, _parse_features, features_json
+from central_hub.registry.sql_index import SqlIndex, _parse_features, edge_row, features_json
 from central_hub.store import SqlHubStore
 
 VERSION_KEY = "registry_index_version"
@@ -219,15 +218,8 @@ class CachedSqlIndex(SqlIndex):
         copy.drop(old)
 
     def add_edge(self, edge: Edge) -> None:
-        seq = self._next_edge_seq()
-        edge.seq = seq
-        self._new_edges.append(
-            {"seq": seq, "a": edge.a, "b": edge.b, "score": edge.score, "band": edge.band,
-             "model_version": edge.model_version,
-             "evidence": json.dumps(edge.evidence, ensure_ascii=False, sort_keys=True, default=str),
-             "active": edge.active, "confirmed_by": edge.confirmed_by, "removed_reason": edge.removed_reason,
-             "created_at": _now()}
-        )  # fmt: skip
+        edge.seq = self._next_edge_seq()
+        self._new_edges.append(edge_row(edge))
 
     def flush(self) -> None:
         """Write the queued rows (one statement per table and 500 ids)."""

@@ -22,7 +22,7 @@ from central_hub.registry.features import Features
 from central_hub.registry.hub_schema import registry_edges as edges_t
 from central_hub.registry.hub_schema import registry_keys as keys_t
 from central_hub.registry.hub_schema import registry_records as records_t
-from central_hub.registry.matcher import AUTO, Edge, UnionFind, blocking_keys
+from central_hub.registry.matcher import AUTO, REVIEW, Edge, UnionFind, blocking_keys
 from central_hub.store import SqlHubStore
 
 _IN = 500  # ids per IN (...) list
@@ -70,6 +70,16 @@ def _edge(r: Any) -> Edge:
     evidence = json.loads(r.evidence) if "evidence" in r._fields else {}
     return Edge(r.a, r.b, float(r.score), r.band, r.model_version, evidence, int(r.seq),
                 bool(r.active), r.removed_reason, r.confirmed_by)  # fmt: skip
+
+
+def edge_row(edge: Edge) -> dict[str, Any]:
+    """The ``registry_edges`` row of a new edge (its ``seq`` already given)."""
+    review_weight = edge.evidence.get("review_weight") if edge.band == REVIEW else None
+    return {"seq": edge.seq, "a": edge.a, "b": edge.b, "score": edge.score, "band": edge.band,
+            "model_version": edge.model_version,
+            "evidence": json.dumps(edge.evidence, ensure_ascii=False, sort_keys=True, default=str),
+            "active": edge.active, "confirmed_by": edge.confirmed_by, "removed_reason": edge.removed_reason,
+            "created_at": _now(), "review_weight": review_weight}  # fmt: skip
 
 
 def _links(e: Edge) -> bool:
@@ -236,13 +246,8 @@ class SqlIndex:
 
     def add_edge(self, edge: Edge) -> None:
         conn = self.hub_store._writer()
-        seq = self._next_edge_seq()
-        edge.seq = seq
-        conn.execute(insert(edges_t).values(
-            seq=seq, a=edge.a, b=edge.b, score=edge.score, band=edge.band, model_version=edge.model_version,
-            evidence=json.dumps(edge.evidence, ensure_ascii=False, sort_keys=True, default=str), active=edge.active,
-            confirmed_by=edge.confirmed_by, removed_reason=edge.removed_reason, created_at=_now(),
-        ))  # fmt: skip
+        edge.seq = self._next_edge_seq()
+        conn.execute(insert(edges_t).values(**edge_row(edge)))
 
     def remove_edge(self, a: str, b: str, reason: str, actor: str | None = None) -> bool:
         result = self.hub_store._writer().execute(
@@ -346,10 +351,13 @@ class SqlIndex:
         return out
 
     def review_edges(self, limit: int = 100, offset: int = 0) -> list[Edge]:
-        """Open review pairs (active, not confirmed), best score first."""
-        query = (select(edges_t).where(edges_t.c.band == "review", edges_t.c.active.is_(True),
+        """Open review pairs (active, not confirmed), highest review weight first (pairs written before it
+        was kept come last, by score). Ranked by the review weight, the first 20,000 of a million-record
+        registry's queue are 73% real duplicates, against 39% by the gated score (docs/registry.md)."""
+        query = (select(edges_t).where(edges_t.c.band == REVIEW, edges_t.c.active.is_(True),
                                        edges_t.c.confirmed_by.is_(None))
-                 .order_by(edges_t.c.score.desc(), edges_t.c.seq).limit(limit).offset(offset))  # fmt: skip
+                 .order_by(edges_t.c.review_weight.desc().nulls_last(), edges_t.c.score.desc(), edges_t.c.seq)
+                 .limit(limit).offset(offset))  # fmt: skip
         with self.hub_store._conn() as conn:
             return [_edge(r) for r in conn.execute(query)]
 

@@ -4,6 +4,7 @@ hub writes, review decisions (audited, published, never destructive)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from central_hub.registry.features import prepare
 from central_hub.registry.hub_schema import registry_decisions, registry_edges
 from central_hub.registry.index_cache import CachedSqlIndex
-from central_hub.registry.matcher import AUTO, Matcher, MemoryIndex, Model
+from central_hub.registry.matcher import AUTO, Edge, Matcher, MemoryIndex, Model
 from central_hub.registry.service import DecisionError, RegistryService
 from central_hub.registry.sql_index import SqlIndex
 from central_hub.registry.synth import generate
@@ -28,6 +30,11 @@ def hub_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlHubSto
     store.migrate()
     yield store
     store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return str(request.getfixturevalue("pg_url")) if request.param == "postgres" else f"sqlite:///{tmp_path / 'hub.db'}"
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +249,52 @@ def test_entries_needing_no_work_are_passed_over_without_a_chunk_each(tmp_path: 
     assert second.persons == 1 and second.entries == 304 + 1 - first.entries
     assert store.get_record("person", "late").values()["registry_id"] == "late"  # type: ignore[union-attr]
     store.close()
+
+
+def test_review_queue_is_ranked_by_review_weight(hub_db: SqlHubStore) -> None:
+    """The queue's first pair is the one with the highest review weight, not the highest gated score;
+    a pair without a weight (a reviewer's own) comes last."""
+    index = SqlIndex(hub_db)
+    with hub_db.transaction():
+        for rid in "abcdef":
+            index.add(prepare({"record_id": rid, "full_name_en": f"Rahim Uddin {rid}", "union_id": "1"}))
+        index.add_edge(Edge("a", "b", -2.0, "review", "m", {"review_weight": -1.0}, 0))
+        index.add_edge(Edge("c", "d", -4.8, "review", "m", {"review_weight": 5.2}, 0))
+        index.add_edge(Edge("e", "f", 0.0, "review", "reviewer", {"reason": "linked by a reviewer"}, 0))
+        index.add_edge(Edge("a", "c", 9.0, "auto_link", "m", {"review_weight": 9.0}, 0))
+    assert [(e.a, e.b) for e in index.review_edges()] == [("c", "d"), ("a", "b"), ("e", "f")]
+
+
+def test_0006_ranks_review_pairs_written_before_it(empty_db_url: str) -> None:
+    """A database at 0005 with review pairs scored before the review weight existed: upgraded, each gets
+    the weight back from its evidence; a pair without weights stays unranked; and back down."""
+    from alembic import command
+
+    from central_hub import db
+
+    store = SqlHubStore(empty_db_url)
+    try:
+        db.upgrade(store.engine, "0005")
+        old = {"household_used": 0.0, "household_weight": 33.17, "person_weight": 10.13}
+        with store.engine.begin() as conn:
+            for seq, score, band, evidence in ((1, -4.78, "review", old), (2, -1.0, "review", {"reason": "x"}),
+                                               (3, 12.0, "auto_link", old)):  # fmt: skip
+                conn.execute(registry_edges.insert().values(
+                    seq=seq, a=f"a{seq}", b=f"b{seq}", score=score, band=band, model_version="fs-old",
+                    evidence=json.dumps(evidence), active=True, created_at="2026-11-24T00:00:00Z"))  # fmt: skip
+        store.migrate()
+        store.check_schema()
+        with store.engine.connect() as conn:
+            got = dict(conn.execute(select(registry_edges.c.seq, registry_edges.c.review_weight)).all())
+        assert got == {1: pytest.approx(5.22), 2: None, 3: None}
+        assert [e.seq for e in SqlIndex(store).review_edges()] == [1, 2]
+        cfg = db._alembic_config()
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0005")
+        assert db.current_revision(store.engine) == "0005"
+    finally:
+        store.close()
 
 
 def test_dedupe_reads_the_hub_store_and_reports_an_unmerge_as_a_merge(tmp_path: Path) -> None:
