@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,7 +192,7 @@ class RegistryService:
                 report.auto_links += auto
                 report.review_pairs += review
             index.flush()  # publication reads the records and edges through SQL
-            report.published = self.publish(affected)
+            report.published = self.publish(affected, recs)
             self.hub_store._upsert(hub_tables.settings, [{"key": CURSOR_KEY, "value": str(end)}], ["key"])
             index.flush()
 
@@ -259,10 +259,11 @@ class RegistryService:
 
     # ---- publication -------------------------------------------------------------------------------------
 
-    def publish(self, persons: Iterable[str]) -> int:
+    def publish(self, persons: Iterable[str], loaded: Mapping[tuple[str, str], Any] | None = None) -> int:
         """Write registry ids and flags for the clusters of ``persons`` (inside the caller's transaction).
         Only values that changed are written, so a re-scan adds nothing to the log. Set-based: the clusters,
-        their enrolments, open review pairs and current values are read for all of ``persons`` at once."""
+        their enrolments, open review pairs and current values are read for all of ``persons`` at once.
+        ``loaded``: records the caller already read in this transaction (they are not read again)."""
         persons = set(persons)
         if not persons:
             return 0
@@ -290,7 +291,8 @@ class RegistryService:
                     open_by_person.setdefault(x, []).append(e)
         keys = [("person", p) for p in everyone] + [
             ("enrolment", e["id"]) for p in everyone for e in enrol_by_person.get(p, [])]
-        records = self.hub_store.load_records(keys)
+        records = dict(loaded or {})
+        records.update(self.hub_store.load_records([k for k in keys if k not in records]))
         writes: list[tuple[str, str, dict[str, Any]]] = []
         for members in clusters:
             self._publish_cluster(members, enrol_by_person, open_by_person, records, writes)
