@@ -50,7 +50,38 @@ def train_splink(records: list[dict[str, Any]], seed: int = 1, max_pairs: float 
     linker = Linker(sdf, splink_settings(prior), log_level=logging.WARNING)
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed, min_count_per_level=None)
     linker.training.estimate_m_from_label_column("true_person_id")
+    return _export(linker.misc.save_model_to_json(), prior, n, "central_hub.registry.synth")
+
+
+def train_unsupervised(records: list[dict[str, Any]], source: str, seed: int = 1, max_pairs: float = 1e6,
+                       link_probability: float = 0.9) -> dict[str, Any]:
+    """Fit the same comparison levels to a file without labels, the way a plain Splink model is fitted:
+    prior from a deterministic rule (name key + birth date, assumed to find 70% of the matches), u by
+    random sampling, m by expectation maximisation blocked on the name key and on the birth date. The
+    auto-link threshold is the match weight of ``link_probability`` at the file's own size (no
+    calibration: there are no labels to calibrate on). Used to compare the matcher with a plain Splink
+    model on data it was not built for (FEBRL)."""
+    import pandas as pd
+    from splink import DuckDBAPI, Linker, block_on
+
+    df = pd.DataFrame([prepare(r).as_row() for r in records])
+    linker = Linker(DuckDBAPI().register(df), splink_settings(1e-4), log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match([block_on("name_key", "dob")], recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    for rule in (block_on("name_key"), block_on("dob")):
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
     splink_model = linker.misc.save_model_to_json()
+    model = _export(splink_model, float(splink_model["probability_two_random_records_match"]), len(df), source)
+    auto = math.log2(link_probability / (1 - link_probability))
+    model["thresholds"] = {**model["thresholds"], "auto_link": auto, "review": auto - 10}
+    model["model_version"] = f"em-{source}"
+    model["calibrated_on"] = {"records": len(df)}
+    return model
+
+
+def _export(splink_model: dict[str, Any], prior: float, n: int, source: str) -> dict[str, Any]:
+    """Our model dictionary from a trained Splink model over ``features.COMPARISONS`` (thresholds still
+    the defaults)."""
     comparisons = []
     for comp, sc in zip(COMPARISONS, splink_model["comparisons"], strict=True):
         levels: list[dict[str, Any]] = []
@@ -69,7 +100,7 @@ def train_splink(records: list[dict[str, Any]], seed: int = 1, max_pairs: float 
         "model_version": "",
         "normalisation_version": NORMALISATION_VERSION,
         "features_version": FEATURES_VERSION,
-        "trained_on": {"records": n, "source": "central_hub.registry.synth", "splink": _splink_version()},
+        "trained_on": {"records": n, "source": source, "splink": _splink_version()},
         "prior": prior,
         "comparisons": comparisons,
         "thresholds": dict(DEFAULT_THRESHOLDS),

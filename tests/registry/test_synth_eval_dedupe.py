@@ -79,6 +79,26 @@ def test_training_with_splink_gives_a_loadable_model(records):
     assert model.weights[0][1] > 0
 
 
+def test_unsupervised_fit_gives_a_loadable_model_that_links(records):
+    """No labels: the prior, m and u come from the file itself; the link threshold is a 0.9 probability."""
+    import math
+
+    from central_hub.registry.evaluate import cluster_pairs, pair_slices, score_pairs
+    from central_hub.registry.matcher import Matcher, MemoryIndex
+    from central_hub.registry.train import train_unsupervised
+
+    raw = train_unsupervised(records[:1500], source="test", max_pairs=2e5)
+    assert "true_person_id" not in str(raw["splink_settings"])
+    model = Model.from_dict(raw)
+    assert model.auto_link == pytest.approx(math.log2(9)) and model.version == "em-test"
+    m = Matcher(MemoryIndex(), model)
+    for r in records[:1500]:
+        m.ingest(r)
+    true, _ = pair_slices(records[:1500])
+    scores = score_pairs(cluster_pairs(m.index.clusters()), true)
+    assert scores.precision > 0.9 and scores.recall > 0.5
+
+
 def test_calibration_keeps_the_share_of_true_pairs_on_the_review_weight(records):
     """The review threshold is read off the review weight: at least 99% of the true pairs the blocking
     finds reach it, and no higher threshold would still keep 99%."""
