@@ -83,20 +83,10 @@ def pair_item(edge: Edge, records: dict[str, RecordState]) -> dict[str, Any]:
 
 def queue(limit: int = 50) -> list[dict[str, Any]]:
     """Open review pairs in the staff member's scope, best score first."""
-    service = registry_service()
-    out: list[dict[str, Any]] = []
-    offset = 0
-    while len(out) < limit:
-        edges = service.index.review_edges(limit=200, offset=offset)
-        if not edges:
-            break
-        offset += len(edges)
-        records = _records({x for e in edges for x in (e.a, e.b)})
-        for e in edges:
-            mine = {k: v for k, v in records.items() if k in (e.a, e.b)}
-            if _in_scope(mine):
-                out.append(pair_item(e, mine))
-    return out[:limit]
+    # the scope is applied in SQL: a union's reviewer must not page through the nation's queue
+    edges = registry_service().index.review_edges(limit=limit, unions=g.staff.unions)
+    records = _records({x for e in edges for x in (e.a, e.b)})
+    return [pair_item(e, {k: v for k, v in records.items() if k in (e.a, e.b)}) for e in edges]
 
 
 def visible_pair(pair_id: str | int) -> tuple[Edge, dict[str, RecordState]]:

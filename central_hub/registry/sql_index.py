@@ -16,8 +16,9 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 
+from central_hub import schema as hub_tables
 from central_hub.registry.features import Features
 from central_hub.registry.hub_schema import registry_edges as edges_t
 from central_hub.registry.hub_schema import registry_keys as keys_t
@@ -350,14 +351,23 @@ class SqlIndex:
                     select(records_t.c.record_id).where(records_t.c.record_id.in_(ids[i:i + _IN]))))  # fmt: skip
         return out
 
-    def review_edges(self, limit: int = 100, offset: int = 0) -> list[Edge]:
+    def review_edges(self, limit: int = 100, offset: int = 0, unions: Iterable[str] | None = None) -> list[Edge]:
         """Open review pairs (active, not confirmed), highest review weight first (pairs written before it
         was kept come last, by score). Ranked by the review weight, the first 20,000 of a million-record
-        registry's queue are 73% real duplicates, against 39% by the gated score (docs/registry.md)."""
+        registry's queue are 73% real duplicates, against 39% by the gated score (docs/registry.md).
+        ``unions``: only pairs with at least one person registered in one of them (a reviewer's scope)."""
         query = (select(edges_t).where(edges_t.c.band == REVIEW, edges_t.c.active.is_(True),
                                        edges_t.c.confirmed_by.is_(None))
                  .order_by(edges_t.c.review_weight.desc().nulls_last(), edges_t.c.score.desc(), edges_t.c.seq)
                  .limit(limit).offset(offset))  # fmt: skip
+        if unions is not None:
+            rec = hub_tables.records.c
+            scoped = sorted(unions)
+
+            def in_scope(person: Any) -> Any:
+                return exists().where(rec.entity == "person", rec.entity_id == person, rec.scope.in_(scoped))
+
+            query = query.where(or_(in_scope(edges_t.c.a), in_scope(edges_t.c.b)))
         with self.hub_store._conn() as conn:
             return [_edge(r) for r in conn.execute(query)]
 

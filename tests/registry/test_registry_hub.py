@@ -251,9 +251,9 @@ def test_entries_needing_no_work_are_passed_over_without_a_chunk_each(tmp_path: 
     store.close()
 
 
-def test_review_queue_is_ranked_by_review_weight(hub_db: SqlHubStore) -> None:
+def test_review_queue_is_ranked_by_review_weight_and_scoped(hub_db: SqlHubStore) -> None:
     """The queue's first pair is the one with the highest review weight, not the highest gated score;
-    a pair without a weight (a reviewer's own) comes last."""
+    a pair without a weight (a reviewer's own) comes last; a reviewer's unions filter it in SQL."""
     index = SqlIndex(hub_db)
     with hub_db.transaction():
         for rid in "abcdef":
@@ -263,6 +263,14 @@ def test_review_queue_is_ranked_by_review_weight(hub_db: SqlHubStore) -> None:
         index.add_edge(Edge("e", "f", 0.0, "review", "reviewer", {"reason": "linked by a reviewer"}, 0))
         index.add_edge(Edge("a", "c", 9.0, "auto_link", "m", {"review_weight": 9.0}, 0))
     assert [(e.a, e.b) for e in index.review_edges()] == [("c", "d"), ("a", "b"), ("e", "f")]
+    # a reviewer's scope is applied in the query: pairs with a person registered in one of their unions
+    engine = HubEngine(hub_db)
+    for rid, union in (("a", "1"), ("b", "2"), ("c", "3"), ("d", "3"), ("e", "4")):
+        engine.hub_write("person", rid, {"full_name_en": f"Rahim Uddin {rid}"}, scope=union)
+    assert [(e.a, e.b) for e in index.review_edges(unions={"2"})] == [("a", "b")]
+    assert [(e.a, e.b) for e in index.review_edges(unions={"1", "3"})] == [("c", "d"), ("a", "b")]
+    assert [(e.a, e.b) for e in index.review_edges(unions={"4"})] == [("e", "f")]
+    assert index.review_edges(unions=set()) == [] and index.review_edges(unions={"9"}) == []
 
 
 def test_0006_ranks_review_pairs_written_before_it(empty_db_url: str) -> None:
