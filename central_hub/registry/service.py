@@ -28,6 +28,7 @@ from typing import Any
 
 import msgspec
 from flask import Flask, current_app
+from flask_babel import gettext as _
 from sqlalchemy import delete, insert, select
 
 from central_hub import schema as hub_tables
@@ -216,7 +217,7 @@ class RegistryService:
         affected.update(old.values())
         conn.execute(delete(enrol_t).where(enrol_t.c.enrolment_id.in_(ids)))
         rows = []
-        for (_, eid), rec in self.hub_store.load_records([("enrolment", e) for e in ids]).items():
+        for (_entity, eid), rec in self.hub_store.load_records([("enrolment", e) for e in ids]).items():
             values = rec.values()
             if rec.deleted or not values.get("person_id"):
                 continue
@@ -345,18 +346,20 @@ class RegistryService:
         - ``same``: the pair links (the review edge is confirmed, or a reviewer edge is added);
         - ``different``: every active edge between the two is marked removed (the pair leaves the queue);
         - ``unmerge``: ``b`` is taken out of its cluster: every active linking edge of ``b`` is removed."""
+        # Messages in the reviewer's language when there is a request (the review page and the API both
+        # show them); English otherwise.
         errors: dict[str, list[str]] = {}
         if decision not in DECISIONS:
-            errors["decision"] = [f"must be one of {', '.join(DECISIONS)}"]
+            errors["decision"] = [_("must be one of same, different, unmerge")]
         if not isinstance(note, str) or len(note) > 2000:
-            errors["note"] = ["at most 2000 characters of text"]
+            errors["note"] = [_("must be text of at most 2000 characters")]
         if a == b:
-            errors["b"] = ["must be another record than a"]
+            errors["b"] = [_("must be another record than the first")]
         for name, rid in (("a", a), ("b", b)):
             if not isinstance(rid, str) or not rid or self.index.get(rid) is None:
-                errors.setdefault(name, []).append("no such person in the registry")
+                errors.setdefault(name, []).append(_("no such person in the registry"))
         if errors:
-            raise DecisionError("invalid decision", errors)
+            raise DecisionError(_("invalid decision"), errors)
         with self.hub_store.transaction():
             before = self.index.component(a) | self.index.component(b)
             reason = f"{decision} by {actor}" + (f": {note}" if note else "")
@@ -364,11 +367,11 @@ class RegistryService:
                 self.index.confirm(a, b, actor)
             elif decision == "different":
                 if not self.index.remove_edge(a, b, reason, actor):
-                    raise DecisionError("nothing to decide", {"b": ["these two records have no open pair"]})
+                    raise DecisionError(_("nothing to decide"), {"b": [_("these two records have no open pair")]})
             else:
                 removed = [e for e in self.index.edges_of([b]) if _links(e)]
                 if not removed:
-                    raise DecisionError("nothing to unmerge", {"b": ["this record is not linked to anyone"]})
+                    raise DecisionError(_("nothing to unmerge"), {"b": [_("this record is not linked to anyone")]})
                 for e in removed:
                     self.index.remove_edge(e.a, e.b, reason, actor)
             after = self.index.component(a) | self.index.component(b)

@@ -173,6 +173,10 @@ def test_review_api_roles_scope_and_decision(world: World) -> None:
     bad = client.post("/api/v1/registry/decisions", headers=auth("reviewer"), json={"a": "k1", "b": "k2",
                                                                                    "decision": "maybe"})  # fmt: skip
     assert bad.status_code == 400 and "decision" in bad.get_json()["errors"]
+    bad_bn = client.post("/api/v1/registry/decisions", headers={**auth("reviewer"), "Accept-Language": "bn"},
+                         json={"a": "k1", "b": "k1", "decision": "same", "note": 5})  # fmt: skip
+    assert bad_bn.status_code == 400 and bad_bn.get_json()["errors"] == {
+        "b": ["প্রথমটি থেকে ভিন্ন একটি রেকর্ড হতে হবে"], "note": ["লেখা হতে হবে, সর্বোচ্চ ২০০০ অক্ষর"]}
     ok = client.post("/api/v1/registry/decisions", headers=auth("reviewer"),
                      json={"a": "k1", "b": "k2", "decision": "same", "note": "same father, checked"})  # fmt: skip
     assert ok.status_code == 200 and ok.get_json()["registry_ids"] == {"k1": "k1", "k2": "k1"}
