@@ -41,6 +41,7 @@ from central_hub.registry.hub_schema import registry_enrolments as enrol_t
 from central_hub.registry.index_cache import CachedSqlIndex
 from central_hub.registry.matcher import AUTO, REVIEW, Edge, Matcher, Model
 from central_hub.registry.sql_index import SqlIndex, _links, _now
+from central_hub.registry.wallets import accounts_of
 from central_hub.store import SqlHubStore
 from sync_protocol import geo
 from sync_protocol.entities import DELETED
@@ -52,7 +53,8 @@ CURSOR_KEY = "registry_scan_cursor"
 #: person fields the matcher reads; a log entry touching none of them does not re-match the person
 MATCH_FIELDS = frozenset({"full_name_bn", "full_name_en", "sex", "date_of_birth", "nid", "brn", "father_name",
                           "mother_name", "spouse_name", "mobile", DELETED})  # fmt: skip
-ENROLMENT_FIELDS = frozenset({"person_id", "programme", "status", DELETED})
+#: enrolment fields that change double dipping, or the account its person is matched on (wallets.py)
+ENROLMENT_FIELDS = frozenset({"person_id", "programme", "status", "payment_channel", "account_number", DELETED})
 DECISIONS = ("same", "different", "unmerge")
 #: log entries passed over in one scan, in chunks: bounds the read when nothing in the log needs work
 SKIP_LIMIT = 50
@@ -179,16 +181,20 @@ class RegistryService:
                 return  # another hub process took this chunk
             affected = self._sync_enrolments(enrolments)
             report.enrolments = len(enrolments)
+            # a changed enrolment can change the account its person is matched on (wallets.py): re-match them
+            # too (a person whose features come out the same costs a lookup)
+            persons = persons | affected
             # one read of the chunk's person records and of every pair already proposed for them (instead of
             # two round trips per person); pairs proposed within the chunk are added to ``known`` as we go
             ordered = sorted(persons)
             recs = self.hub_store.load_records([("person", p) for p in ordered])
+            accounts = accounts_of(self.hub_store, ordered)
             known: dict[str, set[str]] = {}
             for e in index.edges_of(ordered, active_only=False, evidence=False):
                 known.setdefault(e.a, set()).add(e.b)
                 known.setdefault(e.b, set()).add(e.a)
             for pid in ordered:
-                auto, review = self._match_person(pid, affected, recs.get(("person", pid)), known)
+                auto, review = self._match_person(pid, affected, recs.get(("person", pid)), known, accounts)
                 report.persons += 1
                 report.auto_links += auto
                 report.review_pairs += review
@@ -229,7 +235,7 @@ class RegistryService:
         return affected
 
     def _match_person(
-        self, pid: str, affected: set[str], rec: Any, known_by_id: dict[str, set[str]]
+        self, pid: str, affected: set[str], rec: Any, known_by_id: dict[str, set[str]], accounts: Mapping[str, str]
     ) -> tuple[int, int]:
         index = self.job_index
         if rec is None or rec.deleted:
@@ -240,7 +246,8 @@ class RegistryService:
                 index.remove(pid)
             return 0, 0
         values = rec.values()
-        f = prepare({**values, "id": pid, "union_id": rec.scope, "district_id": _district(rec.scope)})
+        f = prepare({**values, "id": pid, "union_id": rec.scope, "district_id": _district(rec.scope),
+                     "account_number": accounts.get(pid, "")})  # fmt: skip
         affected.add(pid)
         if not index.replace(f):
             return 0, 0

@@ -201,6 +201,35 @@ def test_scan_links_publishes_and_flags_double_dipping(hub_db: SqlHubStore) -> N
     assert set(err.value.errors) == {"decision", "b"}
 
 
+def test_a_shared_mobile_wallet_links_through_the_enrolments(hub_db: SqlHubStore) -> None:
+    """At the hub the wallet is on the enrolment, not the person. The same bKash number with the same name
+    (Bangla in one union, English in another district) and a birth date with day and month swapped links in
+    the exact tier once the second enrolment gets that wallet, and the exclusive programmes are flagged."""
+    engine = HubEngine(hub_db)
+    service = RegistryService(hub_db, engine)
+    wallet = {"payment_channel": "bkash", "account_number": "01711223344", "status": "active"}
+    engine.hub_write("person", "pa", {"full_name_bn": "আমিনা খাতুন", "sex": "female", "date_of_birth": "1950-06-12"},
+                     scope="1")  # fmt: skip
+    engine.hub_write("enrolment", "ea", {"person_id": "pa", "programme": "OAA", **wallet}, scope="1")
+    engine.hub_write("person", "pb", {"full_name_en": "Amina Khatun", "sex": "female", "date_of_birth": "1950-12-06"},
+                     scope="1000")  # Sirajganj  # fmt: skip
+    engine.hub_write("enrolment", "eb", {"person_id": "pb", "programme": "WA", "status": "applied"}, scope="1000")
+    service.scan_until_done()
+    pb = hub_db.get_record("person", "pb")
+    assert pb is not None and pb.values()["registry_id"] == "pb"  # name and a near date alone: no link
+
+    engine.hub_write("enrolment", "eb", wallet)  # the office adds the wallet: only the account changes
+    report = service.scan_until_done()
+    assert report.auto_links == 1
+    (edge,) = [e for e in service.index.edges_of(["pb"]) if e.band == AUTO]
+    assert (edge.evidence["rule"], edge.evidence["account"]) == ("account+name", "exact")
+    for pid in ("pa", "pb"):
+        rec = hub_db.get_record("person", pid)
+        assert rec is not None and rec.values()["registry_id"] == "pa"
+    eb = hub_db.get_record("enrolment", "eb")
+    assert eb is not None and [f["programmes"] for f in eb.values()["double_dipping_flags"]] == [["OAA", "WA"]]
+
+
 def test_a_failing_publication_leaves_the_chunk_to_the_next_scan(tmp_path: Path) -> None:
     store = SqlHubStore(f"sqlite:///{tmp_path / 'hub.db'}")
     store.migrate()
