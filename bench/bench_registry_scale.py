@@ -8,7 +8,7 @@ against 1,000,000 persons; a single-record check p95 <= 50 ms).
 
 1. ``--registry + --new`` synthetic persons are generated (``central_hub.registry.synth``, with repeat
    registrations, twins, namesakes and moves); the first ``--registry`` reach the hub as signed pushes of
-   500 from one node (untimed).
+   250 from one node, each person with its enrolment when ``--enrolments`` (untimed).
 2. The registry job (``RegistryService.scan_until_done``, the same code the hub schedules) matches,
    indexes and publishes them: the registry is built the way a hub builds it, and that run's rate is
    reported too. Then the ``--new`` persons are pushed (from a second node).
@@ -54,22 +54,30 @@ FIELDS = ("full_name_bn", "full_name_en", "sex", "date_of_birth", "nid", "brn", 
           "spouse_name", "mobile")  # fmt: skip
 
 
-def push_all(store: SqlHubStore, people: list[dict[str, Any]]) -> float:
+def push_all(store: SqlHubStore, people: list[dict[str, Any]], enrolments: bool = False) -> float:
     signer = Signer.generate()
     node_id = str(uuid.uuid4())
     store.add_node(NodeRecord(node_id, signer.public_bytes, frozenset({p["union_id"] for p in people}), label="bench"))
     engine = HubEngine(store)
     t0 = time.perf_counter()
     seq, hlc = 0, 1 << 41
-    for i in range(0, len(people), 500):
+    for i in range(0, len(people), 250):
         changes = []
-        for p in people[i : i + 500]:
+        for p in people[i : i + 250]:
             seq += 1
             hlc += 1
             fields = {k: p[k] for k in FIELDS if p[k]}
             changes.append(
                 Change(node_id, seq, hlc, "person", p["record_id"], p["union_id"], "upsert", fields, {}, "op")
             )
+            if enrolments and p.get("programme"):
+                seq += 1
+                hlc += 1
+                enrolment = {"person_id": p["record_id"], "programme": p["programme"], "status": "active"}
+                if p.get("account_number"):
+                    enrolment.update(payment_channel=p["payment_channel"], account_number=p["account_number"])
+                changes.append(Change(node_id, seq, hlc, "enrolment", "E" + p["record_id"], p["union_id"], "upsert",
+                                      enrolment, {}, "op"))  # fmt: skip
         engine.push(wire.encode_batch(Batch(node_id, uuid7(), tuple(changes)), signer))
     return time.perf_counter() - t0
 
@@ -86,6 +94,8 @@ def main() -> None:
         "--id-prefix", default="", help="prefix for the record ids, to add new persons to a database built before"
     )
     ap.add_argument("--profile", default=None, help="write a cProfile of the timed job to this file")
+    ap.add_argument("--enrolments", action="store_true",
+                    help="push each person's enrolment (programme, wallet or account) with it, as offices do")
     args = ap.parse_args()
     url = args.db or f"sqlite:///{tempfile.mkdtemp()}/hub.db"
     store = SqlHubStore(url)
@@ -97,7 +107,7 @@ def main() -> None:
         p["record_id"] = args.id_prefix + p["record_id"]
     registry, new = people[: args.registry], people[args.registry :]
     print(f"generated {len(people):,} records in {time.perf_counter() - t0:.0f} s", flush=True)
-    print(f"pushed the registry's persons in {push_all(store, registry):.0f} s", flush=True)
+    print(f"pushed the registry's persons in {push_all(store, registry, args.enrolments):.0f} s", flush=True)
 
     engine = HubEngine(store)
     service = RegistryService(store, engine, chunk=args.build_chunk)
@@ -110,7 +120,7 @@ def main() -> None:
         flush=True,
     )
     # the new persons arrive after the build, as they would on a running hub
-    print(f"pushed the new persons in {push_all(store, new):.0f} s", flush=True)
+    print(f"pushed the new persons in {push_all(store, new, args.enrolments):.0f} s", flush=True)
 
     # step 3: timed (with the job's copy of the index loaded first, as a running hub has it)
     t0 = time.perf_counter()
