@@ -149,14 +149,20 @@ class FaultProxy:
             for i in range(0, len(data), step):
                 piece = data[i : i + step]
                 time.sleep(len(piece) * 8 / bps)  # serialisation delay, then delivery
+                self._count(direction, len(piece))
                 dst.sendall(piece)
         else:
+            self._count(direction, len(data))
             dst.sendall(data)
+
+    def _count(self, direction: str, n: int) -> None:
+        # Counted before the bytes go on: once the far end has answered, the bytes that caused the answer
+        # are in the stats (counting after sendall raced with a client reading the stats on the answer).
         with self._lock:
             if direction == "up":
-                self.stats.bytes_up += len(data)
+                self.stats.bytes_up += n
             else:
-                self.stats.bytes_down += len(data)
+                self.stats.bytes_down += n
 
 
 def _reset(sock: socket.socket) -> None:
