@@ -282,6 +282,7 @@ class Candidate:
     score: float  # match weight in bits (prior included)
     band: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    review_weight: float = 0.0  # what the review band is cut on (unrounded; the evidence holds it rounded)
 
     @property
     def probability(self) -> float:
@@ -361,7 +362,7 @@ class Matcher:
                         review_weight=round(review_w, 2), tier="exact" if rule else "probabilistic")
         if rule:
             evidence["rule"] = rule
-        return Candidate(b.record_id, total, band, evidence)
+        return Candidate(b.record_id, total, band, evidence, review_w)
 
     def prior_weight(self, registry_size: int | None = None) -> float:
         """Log2 prior odds that a record matches one given candidate. The chance that an incoming record

@@ -131,7 +131,7 @@ def calibrate(model: dict[str, Any], records: list[dict[str, Any]], precision: f
         for c in m.match_features(f):
             if c.evidence.get("tier") == "exact":
                 continue  # the exact tier links regardless of thresholds
-            scored.append((c.score, c.evidence["review_weight"], truth[c.record_id] == r["true_person_id"]))
+            scored.append((c.score, c.review_weight, truth[c.record_id] == r["true_person_id"]))
         m.index.add(f)
     scored.sort(key=lambda x: -x[0])
     total_true = sum(1 for *_, t in scored if t)

@@ -116,7 +116,7 @@ def test_calibration_keeps_the_share_of_true_pairs_on_the_review_weight(records)
     weights = []
     for r in records:
         f = prepare(r)
-        weights += [c.evidence["review_weight"] for c in m.match_features(f)
+        weights += [c.review_weight for c in m.match_features(f)
                     if c.evidence["tier"] != "exact" and truth[c.record_id] == r["true_person_id"]]
         m.index.add(f)
     kept = sum(w >= th["review"] for w in weights) / len(weights)
