@@ -323,8 +323,11 @@ class Matcher:
         own = g[0] in (1, 2, 3) or g[2] in (1, 2) or g[3] in (1, 2)
         return own and person >= self.model.person_support
 
-    def score(self, a: Features, b: Features, keep_new: bool = True) -> Candidate | None:
-        """Score a pair. With ``keep_new=False`` a pair in the new-identity band returns None (cheaper)."""
+    def score(self, a: Features, b: Features, keep_new: bool = True, *, prior: float | None = None,
+              tf_exact: float | None = None) -> Candidate | None:
+        """Score a pair. With ``keep_new=False`` a pair in the new-identity band returns None (cheaper).
+        ``prior`` and ``tf_exact`` (``prior_weight()`` and ``a``'s term-frequency adjustment) depend only
+        on ``a`` and the registry: ``match_features`` works them out once per record, not once per pair."""
         g = gammas(a, b)
         w = self.model.weights
         person = 0.0
@@ -332,7 +335,7 @@ class Matcher:
             person += w[i][g[i]]
         tf_adj = 0.0
         if g[0] == 1 and a.name_key:
-            tf_adj = self._tf_adjustment(a.name_key, a.district_id)
+            tf_adj = self._tf_adjustment(a.name_key, a.district_id) if tf_exact is None else tf_exact
             person += tf_adj
         house = 0.0
         for i in self._house:
@@ -342,7 +345,8 @@ class Matcher:
         supported = self._person_supported(g, person)
         house_capped = min(house, self.model.household_cap)
         house_used = house_capped if supported else min(house, 0.0)
-        prior = self.prior_weight()
+        if prior is None:
+            prior = self.prior_weight()
         total = prior + person + house_used
         # The gate above decides what may link on its own. Whether a pair is worth a reviewer's time is
         # judged on all the evidence: the same parents, phone and union under another given name is a
@@ -387,10 +391,14 @@ class Matcher:
 
     def match_features(self, f: Features) -> list[Candidate]:
         out = []
+        prior = self.prior_weight()
+        tf_exact: float | None = None
         for other in self.index.candidates(blocking_keys(f, query=True), self.max_block):
             if other.record_id == f.record_id:
                 continue
-            c = self.score(f, other, keep_new=False)
+            if tf_exact is None and f.name_key:
+                tf_exact = self._tf_adjustment(f.name_key, f.district_id)
+            c = self.score(f, other, keep_new=False, prior=prior, tf_exact=tf_exact)
             if c is not None:
                 out.append(c)
         out.sort(key=lambda c: (-c.score, c.record_id))
