@@ -13,7 +13,7 @@ _COMMON = {"401": _err("not logged in"), "403": _err("only reviewers and admins 
 PATHS: dict[str, Any] = {
     "/api/v1/registry/review": {
         "get": {
-            "summary": "Open review pairs (possible duplicates) in the caller's scope, best score first",
+            "summary": "Open review pairs (possible duplicates) in the caller's scope, highest review weight first",
             "security": BEARER,
             "parameters": [
                 {

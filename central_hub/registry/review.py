@@ -82,7 +82,7 @@ def pair_item(edge: Edge, records: dict[str, RecordState]) -> dict[str, Any]:
 
 
 def queue(limit: int = 50) -> list[dict[str, Any]]:
-    """Open review pairs in the staff member's scope, best score first."""
+    """Open review pairs in the staff member's scope, highest review weight first."""
     # the scope is applied in SQL: a union's reviewer must not page through the nation's queue
     edges = registry_service().index.review_edges(limit=limit, unions=g.staff.unions)
     records = _records({x for e in edges for x in (e.a, e.b)})

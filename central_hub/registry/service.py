@@ -188,7 +188,7 @@ class RegistryService:
             # two round trips per person); pairs proposed within the chunk are added to ``known`` as we go
             ordered = sorted(persons)
             recs = self.hub_store.load_records([("person", p) for p in ordered])
-            accounts = accounts_of(self.hub_store, ordered)
+            accounts = accounts_of(self.hub_store, ordered, read=recs)  # their enrolments join recs
             known: dict[str, set[str]] = {}
             for e in index.edges_of(ordered, active_only=False, evidence=False):
                 known.setdefault(e.a, set()).add(e.b)

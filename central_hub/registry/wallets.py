@@ -16,13 +16,18 @@ from sqlalchemy import select
 
 from central_hub.registry.hub_schema import registry_enrolments as enrol_t
 from central_hub.store import SqlHubStore
+from sync_protocol.model import RecordState
 
 WALLETS = frozenset({"bkash", "nagad", "rocket"})
 _IN = 500
 
 
-def accounts_of(hub_store: SqlHubStore, person_ids: Iterable[str]) -> dict[str, str]:
-    """person id -> the account number to match on, for those of ``person_ids`` that have one."""
+def accounts_of(
+    hub_store: SqlHubStore, person_ids: Iterable[str], read: dict[tuple[str, str], RecordState] | None = None
+) -> dict[str, str]:
+    """person id -> the account number to match on, for those of ``person_ids`` that have one.
+    ``read``: the enrolment records it had to read are added here, so a caller in the same transaction
+    (the job's publication) need not read them again."""
     ids = sorted(set(person_ids))
     owner: dict[str, str] = {}
     with hub_store._conn() as conn:
@@ -31,7 +36,10 @@ def accounts_of(hub_store: SqlHubStore, person_ids: Iterable[str]) -> dict[str, 
                                 .where(enrol_t.c.person_id.in_(ids[i:i + _IN])))  # fmt: skip
             owner.update({r.enrolment_id: r.person_id for r in rows})
     best: dict[str, tuple[bool, str, str]] = {}
-    for (_entity, eid), rec in hub_store.load_records([("enrolment", e) for e in owner]).items():
+    enrolments = hub_store.load_records([("enrolment", e) for e in owner])
+    if read is not None:
+        read.update(enrolments)
+    for (_entity, eid), rec in enrolments.items():
         values = rec.values()
         account = str(values.get("account_number") or "").strip()
         if rec.deleted or not account or str(values.get("person_id") or "") != owner[eid]:
