@@ -116,17 +116,23 @@ _DIGRAPHS = [("chh", "c"), ("ch", "c"), ("sh", "s"), ("ph", "f"), ("kh", "k"), (
              ("z", "j"), ("v", "b"), ("c", "k")]
 
 
+_QUE_END = re.compile(r"que$")
+_LONE_C = re.compile(r"c(?!h)")
+
+
+@lru_cache(maxsize=100_000)
 def phonetic_key(token: str) -> str:
     """Latin (or Bangla) token -> phonetic key: consonant skeleton, with 'a' marking an initial vowel.
 
     "Hossain", "Hussain", "Hosen", "হোসেন" -> "hsn"; "Karim", "Kareem", "করিম" -> "krm".
+    Cached: full names are mostly unique, but their tokens repeat across the registry.
     """
     t = transliterate_bn(token) if has_bangla(token) else token.lower()
     t = "".join(ch for ch in unicodedata.normalize("NFKD", t) if "a" <= ch <= "z")
     if not t:
         return ""
-    t = re.sub(r"que$", "k", t)  # Rafique, Tarique: the final e is silent
-    t = re.sub(r"c(?!h)", "k", t)  # a lone Latin 'c' is a 'k' sound; 'ch' / 'chh' fold to 'c' below
+    t = _QUE_END.sub("k", t)  # Rafique, Tarique: the final e is silent
+    t = _LONE_C.sub("k", t)  # a lone Latin 'c' is a 'k' sound; 'ch' / 'chh' fold to 'c' below
     for src, dst in _DIGRAPHS:
         t = t.replace(src, dst)
     initial_vowel = t[0] in _VOWELS
@@ -183,8 +189,7 @@ def normalize_name(name: str | None) -> NormalName:
         if low in _HONORIFIC_FEMALE_EN or tok in _HONORIFIC_FEMALE_BN:
             sex_hint = sex_hint or "female"
             continue
-        latin = transliterate_bn(tok) if has_bangla(tok) else low
-        key = phonetic_key(latin)
+        latin, key = _token(tok, low)
         if not key:
             continue
         if low in _WEAK_EN or tok in _WEAK_BN:
@@ -195,11 +200,22 @@ def normalize_name(name: str | None) -> NormalName:
     return NormalName(tuple(sorted(set(strong))), tuple(sorted(set(weak))), sex_hint, " ".join(sorted(latin_parts)))
 
 
+@lru_cache(maxsize=100_000)
+def _token(tok: str, low: str) -> tuple[str, str]:
+    """(Latin form, phonetic key) of one name token: a token repeats far more often than a full name."""
+    latin = transliterate_bn(tok) if has_bangla(tok) else low
+    return latin, phonetic_key(latin)
+
+
 # --- identifiers -------------------------------------------------------------------------------------
 
 
+_NON_DIGIT = re.compile(r"\D")
+_MOBILE = re.compile(r"01[3-9]\d{8}")
+
+
 def digits_only(value: str | None) -> str:
-    return re.sub(r"\D", "", bn_digits_to_ascii(value or ""))
+    return _NON_DIGIT.sub("", bn_digits_to_ascii(value or ""))
 
 
 @dataclass(frozen=True)
@@ -259,7 +275,7 @@ def normalize_mobile(value: str | None) -> str | None:
         d = d[3:]
     if len(d) == 10 and d[0] == "1":
         d = "0" + d
-    return d if re.fullmatch(r"01[3-9]\d{8}", d) else None
+    return d if _MOBILE.fullmatch(d) else None
 
 
 def normalize_account(value: str | None) -> str | None:
