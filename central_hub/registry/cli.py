@@ -23,12 +23,14 @@ def _model(path: str | None):  # type: ignore[no-untyped-def]
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output file: .parquet, .csv or .jsonl.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same data).")
-def registry_synth(count: int, out: Path, seed: int) -> None:
+@click.option("--typos", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Share of records with a typing error in the person's own name (tagged tag_name_typo).")
+def registry_synth(count: int, out: Path, seed: int, typos: float) -> None:
     from central_hub.registry.synth import generate, write_records
 
     if out.suffix.lower() not in (".parquet", ".csv", ".jsonl"):
         raise click.BadParameter("use a .parquet, .csv or .jsonl file name", param_hint="--out")
-    records = generate(count, seed=seed)
+    records = generate(count, seed=seed, typo_p=typos)
     write_records(records, out)
     click.echo(f"wrote {len(records)} records of {len({r['true_person_id'] for r in records})} persons to {out}")
 
@@ -41,13 +43,15 @@ def registry_synth(count: int, out: Path, seed: int) -> None:
               help="Random seed (keep it apart from the training seeds 11 and 12).")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Model file (default: the shipped model.json).")
+@click.option("--typos", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Share of records with a typing error in the person's own name (the name_typos slice).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def registry_eval(count: int, seed: int, model_path: str | None, as_json: bool) -> None:
+def registry_eval(count: int, seed: int, model_path: str | None, typos: float, as_json: bool) -> None:
     from central_hub.registry.evaluate import evaluate, format_report
     from central_hub.registry.synth import generate
 
     try:
-        res = evaluate(generate(count, seed=seed), _model(model_path))
+        res = evaluate(generate(count, seed=seed, typo_p=typos), _model(model_path))
     except RegistryError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(res, indent=1) if as_json else format_report(res))

@@ -26,7 +26,7 @@ from typing import Any
 from central_hub.registry.features import prepare
 from central_hub.registry.matcher import REVIEW, Matcher, MemoryIndex, Model
 
-SLICES = ("cross_script", "nid_missing", "married_women", "nicknames")
+SLICES = ("cross_script", "nid_missing", "married_women", "nicknames", "name_typos")
 
 
 @dataclass
@@ -89,6 +89,8 @@ def pair_slices(records: list[dict[str, Any]]) -> tuple[set[tuple[str, str]], di
                 sl["married_women"].add(p)
             if _truthy(a["tag_nickname"]) or _truthy(b["tag_nickname"]):
                 sl["nicknames"].add(p)
+            if _truthy(a.get("tag_name_typo")) or _truthy(b.get("tag_name_typo")):
+                sl["name_typos"].add(p)
     look_alike: dict[tuple[str, str], list[str]] = defaultdict(list)
     for r in records:
         if r["tag_twin_group"]:

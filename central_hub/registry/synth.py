@@ -31,7 +31,7 @@ RECORD_FIELDS = [
     "dob_estimated", "nid", "brn", "father_name", "mother_name", "spouse_name", "mobile", "union_id",
     "district_id", "marital_status", "programme", "payment_channel", "account_number",
     # truth tags, for slicing the evaluation only
-    "tag_script", "tag_nickname", "tag_married_woman", "tag_twin_group", "tag_namesake_group",
+    "tag_script", "tag_nickname", "tag_married_woman", "tag_twin_group", "tag_namesake_group", "tag_name_typo",
 ]
 
 
@@ -66,16 +66,65 @@ class Name:
     parts: list[tuple[list[str], str]]
 
     def render(self, rng: random.Random, pools: dict[str, Any], script: str, honorific_p: float = 0.6,
-               variant_p: float = 0.3) -> str:
+               variant_p: float = 0.3, typo: bool = False) -> str:
         words: list[str] = []
         if rng.random() < honorific_p:
             words.append(rng.choice(pools[f"{_HON[self.honorific]}_{script}"]))
+        first = len(words)
         for ens, bn in self.parts:
             if script == "bn":
                 words.append(bn)
             else:
                 words.append(rng.choice(ens) if rng.random() < variant_p else ens[0])
+        if typo:
+            i = rng.randrange(first, len(words))
+            words[i] = mistype(words[i], rng)
         return " ".join(words)
+
+
+# Letters a Bangla typist confuses (same sound, neighbouring keys on the Bijoy layout).
+_BN_CONFUSED = ["িী", "ুূ", "শসষ", "নণ", "জয", "রড", "তট", "দড", "কখ", "বভ", "চছ"]
+_BN_DROPPABLE = set("ািীুূেৈোৌ্ঁ")
+_LATIN_NEAR = {c: n for c, n in zip("qwertyuiopasdfghjklzxcvbnm", [
+    "wa", "qes", "wrd", "etf", "ryg", "tuh", "yij", "uok", "ipl", "ol", "qsz", "awdx", "sefc", "drgv", "fthb",
+    "gyjn", "humk", "jil", "kop", "asx", "zsdc", "xdfv", "cfgb", "vghn", "bhjm", "njk"], strict=True)}
+
+
+def mistype(word: str, rng: random.Random) -> str:
+    """One typing error in a name: a neighbouring key or a confused letter, a letter dropped, doubled, or two
+    letters swapped. Never returns the word unchanged (a one-letter word is left alone)."""
+    if len(word) < 2:
+        return word
+    bangla = any("\u0980" <= ch <= "\u09ff" for ch in word)
+    for _ in range(10):
+        i = rng.randrange(len(word))
+        # Bangla: a confused letter, or a vowel sign or hasanta left out (a swap or doubled sign would not
+        # render as a word a typist would accept on screen)
+        kind = rng.choice(["substitute", "drop"] if bangla else ["substitute", "drop", "double", "swap"])
+        if bangla and kind == "drop" and word[i] not in _BN_DROPPABLE:
+            continue
+        ch = word[i]
+        if kind == "substitute":
+            if bangla:
+                group = next((g for g in _BN_CONFUSED if ch in g), "")
+                options = [c for c in group if c != ch]
+            else:
+                options = list(_LATIN_NEAR.get(ch.lower(), ""))
+            if not options:
+                continue
+            new = rng.choice(options)
+            out = word[:i] + (new.upper() if ch.isupper() else new) + word[i + 1:]
+        elif kind == "drop":
+            out = word[:i] + word[i + 1:]
+        elif kind == "double":
+            out = word[:i] + ch + word[i:]
+        else:
+            if i == len(word) - 1:
+                continue
+            out = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        if out != word and len(out) >= 2:
+            return out
+    return word
 
 
 _HON = {"male": "honorific_male", "female": "honorific_female", "hindu_male": "hindu_honorific_male",
@@ -110,8 +159,11 @@ class Person:
 class Generator:
     """Deterministic for a given seed."""
 
-    def __init__(self, seed: int = 7, today: date = date(2026, 1, 1)) -> None:
+    def __init__(self, seed: int = 7, today: date = date(2026, 1, 1), typo_p: float = 0.0) -> None:
         self.rng = random.Random(seed)
+        # share of registrations whose own name carries a typing error; at 0 the random stream, and so every
+        # figure measured before this option existed, is unchanged
+        self.typo_p = typo_p
         self.pools = load_pools()
         self.today = today
         self.unions = union_districts()
@@ -271,13 +323,16 @@ class Generator:
             if nickname:
                 name = Name(p.name.honorific, [(p.nickname[0], p.nickname[1]), *p.name.parts[1:]])
 
-            def render(n: Name | None, scr: str) -> str:
-                return n.render(rng, self.pools, scr) if n else ""
+            def render(n: Name | None, scr: str, typo: bool = False) -> str:
+                return n.render(rng, self.pools, scr, typo=typo) if n else ""
 
             rec: dict[str, Any] = {"record_id": self._id("R"), "true_person_id": p.pid,
                                    "household_id": p.household_id}
-            rec["full_name_bn"] = render(name, "bn") if script in ("bn", "both") else ""
-            rec["full_name_en"] = render(name, "en") if script in ("en", "both") else ""
+            # a typing error in the person's own name, in one script (the other, if written, is typed apart)
+            typo = bool(self.typo_p) and rng.random() < self.typo_p
+            typo_bn = typo and (script == "bn" or (script == "both" and rng.random() < 0.5))
+            rec["full_name_bn"] = render(name, "bn", typo_bn) if script in ("bn", "both") else ""
+            rec["full_name_en"] = render(name, "en", typo and not typo_bn) if script in ("en", "both") else ""
             nscript = "bn" if script == "bn" else "en" if script == "en" else rng.choice(["bn", "en"])
             married_woman = p.sex == "female" and p.spouse is not None and p.marital_status in ("married", "widowed")
             # The form has one "father / husband" line; married women often give the husband there.
@@ -330,6 +385,7 @@ class Generator:
             rec["tag_married_woman"] = married_woman
             rec["tag_twin_group"] = p.twin_group
             rec["tag_namesake_group"] = p.namesake_group
+            rec["tag_name_typo"] = typo
             out.append(rec)
         return out
 
@@ -343,8 +399,10 @@ class Generator:
                     n += 1
 
 
-def generate(count: int, seed: int = 7) -> list[dict[str, Any]]:
-    return list(Generator(seed).records(count))
+def generate(count: int, seed: int = 7, typo_p: float = 0.0) -> list[dict[str, Any]]:
+    """``typo_p``: share of records with a typing error in the person's own name (0 by default, as the model
+    was trained and every published figure measured)."""
+    return list(Generator(seed, typo_p=typo_p).records(count))
 
 
 def write_records(records: list[dict[str, Any]], out: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from click.testing import CliRunner
@@ -10,10 +11,10 @@ from click.testing import CliRunner
 from central_hub.cli import main
 from central_hub.registry.dedupe import batch_dedupe, reconcile
 from central_hub.registry.errors import InputError
-from central_hub.registry.evaluate import cluster_pairs, evaluate, pair_slices, score_pairs
+from central_hub.registry.evaluate import cluster_pairs, evaluate, format_report, pair_slices, score_pairs
 from central_hub.registry.matcher import Model
-from central_hub.registry.normalize import normalize_nid
-from central_hub.registry.synth import generate, read_records, write_records
+from central_hub.registry.normalize import normalize_name, normalize_nid
+from central_hub.registry.synth import generate, mistype, read_records, write_records
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,38 @@ def test_generator_is_deterministic_and_covers_the_hard_cases(records):
     assert any(len(r["nid"]) == 17 for r in records) and any(len(r["nid"]) == 13 for r in records)
     assert any(r["date_of_birth"].endswith("-01-01") for r in records)
     assert any(r["full_name_en"].startswith(("Md", "Mohammad", "Muhammad", "Mohammed")) for r in records)
+
+
+def test_typing_errors_in_names_are_optional_tagged_and_measured(records):
+    # off by default, without touching the random stream: every figure measured before stays reproducible
+    assert generate(2500, seed=5, typo_p=0.0) == records
+    assert not any(r["tag_name_typo"] for r in records)
+    typed = generate(2500, seed=5, typo_p=0.2)
+    tagged = [r for r in typed if r["tag_name_typo"]]
+    assert 0.15 * len(typed) < len(tagged) < 0.25 * len(typed)
+    # a tagged record's own name differs from every rendering of that name elsewhere in the person's records
+    by_person: dict[str, list[dict]] = {}
+    for r in typed:
+        by_person.setdefault(r["true_person_id"], []).append(r)
+    assert any(normalize_name(r["full_name_en"] or r["full_name_bn"]).keys
+               != normalize_name(o["full_name_en"] or o["full_name_bn"]).keys
+               for r in tagged for o in by_person[r["true_person_id"]] if o is not r)
+    res = evaluate(typed)
+    sl = res["auto_link+review"]["name_typos"]
+    assert sl["true_pairs"] > 0 and sl["recall"] is not None
+    assert "name_typos" in format_report(res)
+
+
+def test_mistype_makes_one_plausible_error():
+    rng = random.Random(3)
+    for word in ("Rahima", "Hossain", "করিম", "শিরিন", "আব্দুল"):
+        for _ in range(50):
+            out = mistype(word, rng)
+            assert out != word and abs(len(out) - len(word)) <= 1
+            if any("\u0980" <= c <= "\u09ff" for c in word):
+                # no vowel sign or hasanta left at the start of a word, where no typist could put one
+                assert out[0] not in "ািীুূেৈোৌ্ঁ়"
+    assert mistype("A", rng) == "A"
 
 
 def test_incremental_matching_quality_on_small_data(records):
