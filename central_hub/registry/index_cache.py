@@ -26,6 +26,7 @@ registry that outgrows one process should be matched by district shards or a sea
 from __future__ import annotations
 
 import bisect
+import gc
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -43,6 +44,7 @@ from central_hub.registry.sql_index import SqlIndex, _parse_features, edge_row, 
 from central_hub.store import SqlHubStore
 
 VERSION_KEY = "registry_index_version"
+FREEZE_MIN = 50_000  # records in a loaded copy from which it is kept out of the cyclic collector's passes
 _IN = 500
 
 
@@ -126,6 +128,14 @@ class CachedSqlIndex(SqlIndex):
             ):
                 copy.blocks[key].append(record_id)
         self.loads += 1
+        if len(copy.records) >= FREEZE_MIN:
+            # A large copy is millions of small objects that live as long as the process and hold no
+            # reference cycles. Left to Python's cyclic collector, each of its full passes walked them all:
+            # 2.1 s at a million persons, paid by whichever chunk of the job set it off
+            # (bench_registry_scale.py counts the passes). Frozen, the collector skips them; reference
+            # counting still frees them when the copy is dropped.
+            gc.collect()
+            gc.freeze()
         return copy
 
     def _discard(self) -> None:

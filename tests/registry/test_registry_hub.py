@@ -132,6 +132,45 @@ def test_the_job_index_reloads_after_a_rollback_or_another_writer(hub_db: SqlHub
     assert job.loads == 3
 
 
+def test_a_large_copy_is_kept_out_of_the_garbage_collectors_passes(
+    hub_db: SqlHubStore, model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from central_hub.registry import index_cache
+
+    records = generate(30, seed=6)
+    with hub_db.transaction():
+        loader = Matcher(CachedSqlIndex(hub_db), model)
+        for r in records[:20]:
+            loader.ingest(r)
+        loader.index.flush()  # type: ignore[attr-defined]
+    monkeypatch.setattr(index_cache, "FREEZE_MIN", 20)  # a "large" copy, at test size
+    gc.unfreeze()
+    try:
+        job = CachedSqlIndex(hub_db)
+        with hub_db.transaction():
+            assert job.size() == 20
+        assert gc.get_freeze_count() > 0
+        copy = job._copy
+        assert copy is not None
+        walked = {id(o) for o in gc.get_objects()}  # what the collector's passes go over
+        assert id(copy.records) not in walked and id(copy.blocks) not in walked
+        with hub_db.transaction():  # matching and indexing go on as before
+            assert Matcher(job, model).ingest(records[20]) is not None
+            job.flush()
+            assert job.size() == 21
+        small = CachedSqlIndex(hub_db)
+        monkeypatch.setattr(index_cache, "FREEZE_MIN", 50_000)
+        gc.unfreeze()
+        with hub_db.transaction():
+            assert small.size() == 21
+        assert gc.get_freeze_count() == 0  # a small copy is left to the collector
+        assert small._copy is not None and id(small._copy.records) in {id(o) for o in gc.get_objects()}
+    finally:
+        gc.unfreeze()
+
+
 AMINA_BN = {"full_name_bn": "মোসাম্মৎ আমিনা খাতুন", "sex": "female", "date_of_birth": "1950-06-12",
             "nid": "1950269123456789".rjust(17, "1")[:17], "father_name": "মোঃ আব্দুল করিম",
             "mother_name": "রহিমা বেগম"}  # fmt: skip
