@@ -100,6 +100,7 @@ class CachedSqlIndex(SqlIndex):
         self._gone: list[str] = []
         self._new_edges: list[dict[str, Any]] = []
         self.loads = 0  # how often the copy was (re)loaded: the bench and tests read it
+        self._frozen_at = 0  # the copy's size when it was last frozen out of the garbage collector
 
     # ---- the copy ----------------------------------------------------------------------------------------
 
@@ -128,15 +129,29 @@ class CachedSqlIndex(SqlIndex):
             ):
                 copy.blocks[key].append(record_id)
         self.loads += 1
-        if len(copy.records) >= FREEZE_MIN:
-            # A large copy is millions of small objects that live as long as the process and hold no
-            # reference cycles. Left to Python's cyclic collector, each of its full passes walked them all:
-            # 2.1 s at a million persons, paid by whichever chunk of the job set it off
-            # (bench_registry_scale.py counts the passes). Frozen, the collector skips them; reference
-            # counting still frees them when the copy is dropped.
+        self._frozen_at = 0
+        self._copy = copy
+        self.keep_out_of_gc()
+        return copy
+
+    def keep_out_of_gc(self) -> None:
+        """Keep a large copy out of Python's cyclic garbage collector: once it holds ``FREEZE_MIN`` records,
+        and again each time it has grown by half since (the job calls this after each chunk).
+
+        The copy is millions of small objects that live as long as the process and hold no reference
+        cycles. Left to the collector, each of its full passes walked them all: 2.1 s at a million persons,
+        paid by whichever chunk of the job set it off (bench_registry_scale.py counts the passes). Frozen,
+        the collector skips them; reference counting still frees them when the copy is dropped. The
+        collection just before freezing walks only what was not frozen yet, so a growing registry pays for
+        its growth, not for its size."""
+        copy = self._copy
+        if copy is None:
+            return
+        n = len(copy.records)
+        if n >= FREEZE_MIN and n >= self._frozen_at * 1.5:
             gc.collect()
             gc.freeze()
-        return copy
+            self._frozen_at = n
 
     def _discard(self) -> None:
         self._copy = None

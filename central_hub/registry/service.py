@@ -146,6 +146,7 @@ class RegistryService:
         except BaseException:
             self.job_index.invalidate()  # its copy may hold writes that were just rolled back
             raise
+        self.job_index.keep_out_of_gc()  # after the commit: the chunk's own objects are gone by now
         return report
 
     def _next_chunk(self, cursor: int) -> tuple[int, int, set[str], set[str]]:

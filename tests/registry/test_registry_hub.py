@@ -160,13 +160,48 @@ def test_a_large_copy_is_kept_out_of_the_garbage_collectors_passes(
             assert Matcher(job, model).ingest(records[20]) is not None
             job.flush()
             assert job.size() == 21
+        # a registry that grows is frozen again each time it has grown by half
+        gc.unfreeze()
+        job.keep_out_of_gc()
+        assert gc.get_freeze_count() == 0  # 21 < 1.5 x 20
+        with hub_db.transaction():
+            for r in records[21:30]:
+                Matcher(job, model).ingest(r)
+            job.flush()
+        job.keep_out_of_gc()
+        assert gc.get_freeze_count() > 0 and id(copy.records) not in {id(o) for o in gc.get_objects()}
         small = CachedSqlIndex(hub_db)
         monkeypatch.setattr(index_cache, "FREEZE_MIN", 50_000)
         gc.unfreeze()
         with hub_db.transaction():
-            assert small.size() == 21
+            assert small.size() == 30
+        small.keep_out_of_gc()
         assert gc.get_freeze_count() == 0  # a small copy is left to the collector
         assert small._copy is not None and id(small._copy.records) in {id(o) for o in gc.get_objects()}
+    finally:
+        gc.unfreeze()
+
+
+def test_the_job_freezes_its_growing_copy_after_a_chunk(
+    hub_db: SqlHubStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from central_hub.registry import index_cache
+
+    engine = HubEngine(hub_db)
+    service = RegistryService(hub_db, engine, chunk=5)
+    for r in generate(12, seed=8):
+        engine.hub_write("person", r["record_id"], {k: r[k] for k in ("full_name_en", "sex", "date_of_birth") if r[k]},
+                         scope=r["union_id"])  # fmt: skip
+    monkeypatch.setattr(index_cache, "FREEZE_MIN", 10)
+    gc.unfreeze()
+    try:
+        service.scan_once()  # 5 persons: small, left to the collector
+        assert gc.get_freeze_count() == 0
+        service.scan_until_done()  # 10 and more: frozen once the chunk has committed
+        copy = service.job_index._copy
+        assert gc.get_freeze_count() > 0 and copy is not None and len(copy.records) >= 10
     finally:
         gc.unfreeze()
 
