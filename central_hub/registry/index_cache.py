@@ -136,19 +136,20 @@ class CachedSqlIndex(SqlIndex):
 
     def keep_out_of_gc(self) -> None:
         """Keep a large copy out of Python's cyclic garbage collector: once it holds ``FREEZE_MIN`` records,
-        and again each time it has grown by half since (the job calls this after each chunk).
+        and again each time it has grown by a tenth since (the job calls this after each chunk).
 
         The copy is millions of small objects that live as long as the process and hold no reference
         cycles. Left to the collector, each of its full passes walked them all: 2.1 s at a million persons,
         paid by whichever chunk of the job set it off (bench_registry_scale.py counts the passes). Frozen,
         the collector skips them; reference counting still frees them when the copy is dropped. The
         collection just before freezing walks only what was not frozen yet, so a growing registry pays for
-        its growth, not for its size."""
+        its growth, not for its size; the tenth bounds what a pass between two freezes walks (by half it
+        was two passes of 0.5 s right after a million-person build)."""
         copy = self._copy
         if copy is None:
             return
         n = len(copy.records)
-        if n >= FREEZE_MIN and n >= self._frozen_at * 1.5:
+        if n >= FREEZE_MIN and n >= self._frozen_at * 1.1:
             gc.collect()
             gc.freeze()
             self._frozen_at = n

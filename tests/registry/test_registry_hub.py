@@ -160,10 +160,10 @@ def test_a_large_copy_is_kept_out_of_the_garbage_collectors_passes(
             assert Matcher(job, model).ingest(records[20]) is not None
             job.flush()
             assert job.size() == 21
-        # a registry that grows is frozen again each time it has grown by half
+        # a registry that grows is frozen again each time it has grown by a tenth
         gc.unfreeze()
         job.keep_out_of_gc()
-        assert gc.get_freeze_count() == 0  # 21 < 1.5 x 20
+        assert gc.get_freeze_count() == 0  # 21 < 1.1 x 20
         with hub_db.transaction():
             for r in records[21:30]:
                 Matcher(job, model).ingest(r)
