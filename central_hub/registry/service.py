@@ -426,9 +426,7 @@ class RegistryService:
 
 def init_app(app: Flask, hub_store: SqlHubStore, engine: HubEngine) -> RegistryService:
     app.config.setdefault("HUB_REGISTRY_INTERVAL_S", float(os.environ.get("HUB_REGISTRY_INTERVAL_S", "30")))
-    # PostgreSQL pays a loopback round trip per statement: a smaller chunk keeps its writer lock short too
-    default_chunk = "100"
-    app.config.setdefault("HUB_REGISTRY_CHUNK", int(os.environ.get("HUB_REGISTRY_CHUNK", default_chunk)))
+    app.config.setdefault("HUB_REGISTRY_CHUNK", int(os.environ.get("HUB_REGISTRY_CHUNK", "100")))
     service = RegistryService(hub_store, engine, interval_s=float(app.config["HUB_REGISTRY_INTERVAL_S"]),
                               chunk=int(app.config["HUB_REGISTRY_CHUNK"]))  # fmt: skip
     app.extensions["central_hub_registry"] = service

@@ -92,7 +92,7 @@ _LATIN_NEAR = {c: n for c, n in zip("qwertyuiopasdfghjklzxcvbnm", [
 
 def mistype(word: str, rng: random.Random) -> str:
     """One typing error in a name: a neighbouring key or a confused letter, a letter dropped, doubled, or two
-    letters swapped. Never returns the word unchanged (a one-letter word is left alone)."""
+    letters swapped. Only a one-letter word comes back unchanged."""
     if len(word) < 2:
         return word
     bangla = any("\u0980" <= ch <= "\u09ff" for ch in word)
@@ -124,7 +124,8 @@ def mistype(word: str, rng: random.Random) -> str:
             out = word[:i] + word[i + 1] + word[i] + word[i + 2:]
         if out != word and len(out) >= 2:
             return out
-    return word
+    # a Bangla word with no confusable letter or vowel sign (আলম): its last keystroke is missed
+    return word[:-1] if len(word) > 2 else word + word[-1]
 
 
 _HON = {"male": "honorific_male", "female": "honorific_female", "hindu_male": "hindu_honorific_male",
