@@ -189,7 +189,7 @@ def normalize_name(name: str | None) -> NormalName:
         if low in _HONORIFIC_FEMALE_EN or tok in _HONORIFIC_FEMALE_BN:
             sex_hint = sex_hint or "female"
             continue
-        latin, key = _token(tok, low)
+        latin, key = _token(tok)
         if not key:
             continue
         if low in _WEAK_EN or tok in _WEAK_BN:
@@ -201,9 +201,9 @@ def normalize_name(name: str | None) -> NormalName:
 
 
 @lru_cache(maxsize=100_000)
-def _token(tok: str, low: str) -> tuple[str, str]:
+def _token(tok: str) -> tuple[str, str]:
     """(Latin form, phonetic key) of one name token: a token repeats far more often than a full name."""
-    latin = transliterate_bn(tok) if has_bangla(tok) else low
+    latin = transliterate_bn(tok) if has_bangla(tok) else tok.lower()
     return latin, phonetic_key(latin)
 
 

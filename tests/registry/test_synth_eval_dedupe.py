@@ -44,13 +44,21 @@ def test_typing_errors_in_names_are_optional_tagged_and_measured(records):
     typed = generate(2500, seed=5, typo_p=0.2)
     tagged = [r for r in typed if r["tag_name_typo"]]
     assert 0.15 * len(typed) < len(tagged) < 0.25 * len(typed)
-    # a tagged record's own name differs from every rendering of that name elsewhere in the person's records
+    # a typo breaks a name's agreement with the person's other records far more often than spelling
+    # variants and scripts alone do (the phonetic keys absorb the vowel slips, not the consonant ones)
     by_person: dict[str, list[dict]] = {}
     for r in typed:
         by_person.setdefault(r["true_person_id"], []).append(r)
-    assert any(normalize_name(r["full_name_en"] or r["full_name_bn"]).keys
-               != normalize_name(o["full_name_en"] or o["full_name_bn"]).keys
-               for r in tagged for o in by_person[r["true_person_id"]] if o is not r)
+
+    def keys(r: dict) -> tuple[str, ...]:
+        return normalize_name(r["full_name_en"] or r["full_name_bn"]).keys
+
+    def disagree_share(group: list[dict]) -> float:
+        pairs = [(r, o) for r in group for o in by_person[r["true_person_id"]] if o is not r and not o["tag_name_typo"]]
+        return sum(keys(r) != keys(o) for r, o in pairs) / len(pairs)
+
+    untagged = [r for r in typed if not r["tag_name_typo"]]
+    assert disagree_share(tagged) > disagree_share(untagged) + 0.2
     res = evaluate(typed)
     sl = res["auto_link+review"]["name_typos"]
     assert sl["true_pairs"] > 0 and sl["recall"] is not None
