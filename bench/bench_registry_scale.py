@@ -39,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from central_hub.checkpoint import WalCheckpointer
 from central_hub.registry import service as service_mod
 from central_hub.registry.features import prepare
 from central_hub.registry.service import RegistryService
@@ -100,6 +101,9 @@ def main() -> None:
     ap.add_argument("--pragma", action="append", default=[],
                     help="SQLite: a PRAGMA for the hub's connections, e.g. --pragma mmap_size=4000000000 (repeatable)")
     ap.add_argument("--profile", default=None, help="write a cProfile of the timed job to this file")
+    ap.add_argument("--no-checkpointer", action="store_true",
+                    help="SQLite: leave WAL checkpoints to the commits, as before session 5 (central-hub serve "
+                         "runs them on a thread of their own: central_hub/checkpoint.py)")
     ap.add_argument("--enrolments", action="store_true",
                     help="push each person's enrolment (programme, wallet or account) with it, as offices do")
     args = ap.parse_args()
@@ -130,6 +134,9 @@ def main() -> None:
     print(f"generated {len(people):,} records in {time.perf_counter() - t0:.0f} s", flush=True)
     print(f"pushed the registry's persons in {push_all(store, registry, args.enrolments):.0f} s", flush=True)
 
+    # as `central-hub serve` runs the hub: WAL checkpoints on a thread of their own (SQLite)
+    checkpointer = WalCheckpointer(store, 0 if args.no_checkpointer else 0.2)
+    checkpointer.start()
     engine = HubEngine(store)
     service = RegistryService(store, engine, chunk=args.build_chunk)
     # step 2: the registry, built by the job itself (which also reads past its own publications)
@@ -241,7 +248,9 @@ def main() -> None:
         f"publication {per['publish']:.3f} ms, the rest (log and record reads, COMMIT) {rest:.3f} ms"
     )
     print(f"full garbage-collector passes during the job: {len(gc_passes)}, {sum(gc_passes):.2f} s")
-    print(f"(copy loads: {service.job_index.loads}; registry build {build_s:.0f} s)")
+    print(f"(copy loads: {service.job_index.loads}; registry build {build_s:.0f} s; "
+          f"background WAL checkpoints: {'on' if checkpointer.enabled else 'off'})")
+    checkpointer.stop()
     store.close()
 
 

@@ -69,9 +69,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["central_hub"] = Hub(store, HubEngine(store, validator=validator))
     csrf = CSRFProtect(app)
 
-    from . import access, i18n, nid_dashboard, openapi, staff_api, sync_api, web
+    from . import access, checkpoint, i18n, nid_dashboard, openapi, staff_api, sync_api, web
     from .nid import service as nid_service
 
+    checkpoint.init_app(app, store)
     nid_service.init_app(app, store, app.extensions["central_hub"].engine)
     from .registry import service as registry_service
 

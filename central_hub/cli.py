@@ -91,11 +91,14 @@ def serve(
         "HUB_NID_INTERVAL_S": nid_interval, "HUB_NID_CONCURRENCY": nid_concurrency,
         "HUB_REGISTRY_INTERVAL_S": registry_interval,
     })  # fmt: skip
+    from .checkpoint import wal_checkpointer
     from .registry.service import registry_service
 
     with app.app_context():
         verification = nid_service()
         registry_matching = registry_service()
+        checkpointer = wal_checkpointer()
+    checkpointer.start()
     verification.start()
     registry_matching.start()
     click.echo(f"central hub listening on http://{host}:{port}"
@@ -107,6 +110,7 @@ def serve(
     finally:
         verification.stop()
         registry_matching.stop()
+        checkpointer.stop()
 
 
 @main.command(
