@@ -45,7 +45,9 @@ class WalCheckpointer:
         self.interval_s = interval_s
         self.enabled = store.dialect == "sqlite" and interval_s > 0 and bool(store.engine.url.database)
         self.runs = 0  # checkpoints run (tests and the bench read these)
-        self.frames_copied = 0  # WAL frames copied into the database, summed over the checkpoints
+        # after the latest checkpoint: frames in the WAL, and how many of them are in the database now
+        self.wal_frames = 0
+        self.checkpointed = 0
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -78,10 +80,10 @@ class WalCheckpointer:
         self.store.engine.dispose()  # back to SQLite's own checkpoints for whoever uses the store next
 
     def checkpoint_once(self, conn: sqlite3.Connection) -> None:
-        # (busy, frames in the WAL, frames checkpointed); busy only for the blocking modes
-        _busy, _log_frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        # (busy, frames in the WAL, frames of it checkpointed so far); busy only for the blocking modes
+        _busy, wal_frames, checkpointed = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.runs += 1
-        self.frames_copied += max(copied, 0)
+        self.wal_frames, self.checkpointed = wal_frames, checkpointed
 
     def _run(self) -> None:
         path = str(self.store.engine.url.database)
