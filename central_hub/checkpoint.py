@@ -43,7 +43,9 @@ class WalCheckpointer:
     def __init__(self, store: SqlHubStore, interval_s: float = 0.2) -> None:
         self.store = store
         self.interval_s = interval_s
-        self.enabled = store.dialect == "sqlite" and interval_s > 0 and bool(store.engine.url.database)
+        database = store.engine.url.database
+        # an in-memory database has no WAL, and a second connection would open another database
+        self.enabled = store.dialect == "sqlite" and interval_s > 0 and bool(database) and database != ":memory:"
         self.runs = 0  # checkpoints run (tests and the bench read these)
         # after the latest checkpoint: frames in the WAL, and how many of them are in the database now
         self.wal_frames = 0
