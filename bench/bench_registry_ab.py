@@ -7,28 +7,30 @@ persons pushed just before it, so drift falls on every variant alike. It prints 
 variant.
 
     .venv/bin/python bench/bench_registry_ab.py --db sqlite:////tmp/x/hub.db --new 4000 --rounds 4 \
-        --variant base --variant 'bg-checkpoint:pragma=wal_autocheckpoint=0:checkpointer' \
+        --variant base --variant 'bg-checkpoint:checkpointer' \
         --variant 'chunk500:chunk=500'
 
 A variant is ``NAME`` followed by ``:``-separated settings: ``chunk=N`` (log entries per writer
 transaction), ``pragma=P`` (an SQLite PRAGMA on every connection the hub opens, repeatable) and
-``checkpointer`` (a thread on its own connection runs ``PRAGMA wal_checkpoint(PASSIVE)`` every 0.2 s while
-the variant runs; SQLite lets other threads run during it). Two settings are what-ifs that measure a part
-of the job by leaving it out of the timed run, not modes of the hub: ``keys-after`` (the blocking-key rows
-are held back and written in one transaction after the timing) and ``publish-after`` (publication of
-registry ids and flags likewise: one ``publish`` of every person concerned after the timing). Both leave
-the database as the job would have. The database must hold a registry built by
-``bench_registry_scale.py``; every run adds ``--new`` persons to it (ids prefixed per run).
+``checkpointer`` (while the variant runs, ``central_hub.checkpoint.WalCheckpointer`` as ``central-hub
+serve`` runs it: passive checkpoints on a thread of their own every 0.2 s, the connections' own checkpoint
+raised to 10,000 pages; a ``pragma=wal_autocheckpoint=N`` of the variant is applied after and wins).
+
+Two settings are what-ifs that measure a part of the job by leaving it out of the timed run, not modes of
+the hub: ``keys-after`` (the blocking-key rows are held back and written in one transaction after the
+timing) and ``publish-after`` (publication of registry ids and flags likewise: one ``publish`` of every
+person concerned after the timing). Both leave the database as the job would have.
+
+The database must hold a registry built by ``bench_registry_scale.py``; every run adds ``--new`` persons
+to it (ids prefixed per run).
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import sqlite3
 import statistics
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_registry_scale import push_all
 from sqlalchemy import event
 
+from central_hub.checkpoint import WalCheckpointer
 from central_hub.registry.hub_schema import registry_keys as keys_t
 from central_hub.registry.service import RegistryService
 from central_hub.registry.synth import generate
@@ -82,7 +85,8 @@ def main() -> None:
     ap.add_argument("--db", required=True, help="SQLite hub database URL holding a registry")
     ap.add_argument("--new", type=int, default=4000, help="new persons per run")
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--variant", action="append", required=True, help="NAME[:chunk=N][:pragma=P][:checkpointer]")
+    ap.add_argument("--variant", action="append", required=True,
+                    help="NAME[:chunk=N][:pragma=P][:checkpointer][:keys-after][:publish-after]")
     ap.add_argument("--seed", type=int, default=None, help="first batch's seed (default: from the clock)")
     args = ap.parse_args()
     variants = [parse_variant(v) for v in args.variant]
@@ -96,17 +100,7 @@ def main() -> None:
         for p in pragmas:
             dbapi_conn.execute(f"PRAGMA {p}")
 
-    checkpointing = threading.Event()
-    path = str(store.engine.url.database)
-
-    def checkpointer() -> None:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        while True:
-            time.sleep(0.2)
-            if checkpointing.is_set():
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-
-    threading.Thread(target=checkpointer, daemon=True).start()
+    checkpointer = WalCheckpointer(store, 0.2)  # what `central-hub serve` runs
     service = RegistryService(store, HubEngine(store))
     held_keys: list[tuple[Any, ...]] = []
     held_persons: set[str] = set()
@@ -146,12 +140,12 @@ def main() -> None:
             store.engine.dispose()  # the next connections are opened with this variant's pragmas
             service.chunk = v.chunk
             if v.checkpointer:
-                checkpointing.set()
+                checkpointer.start()
             hold.update(keys=v.keys_after, publish=v.publish_after)
             t = time.perf_counter()
             service.scan_until_done()
             dt = time.perf_counter() - t
-            checkpointing.clear()
+            checkpointer.stop()
             hold.update(keys=False, publish=False)
             if held_keys or held_persons:
                 with store.transaction():
